@@ -1,0 +1,65 @@
+//! Bearer-token authentication as an extractor: a handler that takes
+//! [`Authenticated`] cannot run without a valid token.
+
+use crate::ApiError;
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use std::sync::Arc;
+use tollgate_auth::{Principal, Role, TokenValidator};
+
+/// The caller, proven by a bearer token.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Principal);
+
+impl Authenticated {
+    /// Refuses with 403 unless the caller holds `role`.
+    pub fn require(&self, role: Role) -> Result<&Principal, ApiError> {
+        if self.0.has(role) {
+            Ok(&self.0)
+        } else {
+            Err(ApiError::Forbidden(format!("this needs the {role} role")))
+        }
+    }
+
+    /// Refuses with 403 unless the caller may read.
+    pub fn require_reader(&self) -> Result<&Principal, ApiError> {
+        if self.0.can_read() {
+            Ok(&self.0)
+        } else {
+            Err(ApiError::Forbidden("this needs a role".into()))
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    Arc<TokenValidator>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'".into())
+            })?;
+        let validator = Arc::<TokenValidator>::from_ref(state);
+        let principal = validator
+            .validate(token)
+            .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+        tracing::Span::current().record("principal", principal.subject.as_str());
+        Ok(Authenticated(principal))
+    }
+}

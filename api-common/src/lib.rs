@@ -1,0 +1,16 @@
+//! What every Tollgate HTTP endpoint shares: the one error type (answered
+//! as RFC 9457 problem+json), bearer-token authentication, request ids and
+//! tracing, JSON body reading under the size limit, and JSON Schema checks
+//! against the schemas in `schemas/`.
+
+mod auth;
+mod body;
+mod error;
+mod request_id;
+mod schemas;
+
+pub use auth::Authenticated;
+pub use body::{JsonBody, MAX_BODY_BYTES};
+pub use error::{ApiError, FieldError};
+pub use request_id::{request_id_layer, RequestId};
+pub use schemas::{SchemaKind, Schemas};

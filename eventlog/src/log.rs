@@ -1,0 +1,108 @@
+//! [`EventLog`]: the cheap, cloneable handle everyone appends and reads through.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::chain::Signer;
+use crate::error::{AppendError, LogError};
+use crate::sequencer::{self, SequencerStats, StatsSnapshot, MAX_BATCH};
+use crate::storage::{sqlite, ReadBackend};
+use crate::types::{AppendOutcome, AppendRequest, RecordedEvent};
+
+/// The event log. Appends are serialised by one sequencer task; reads go
+/// straight to a read pool. Clones share both.
+#[derive(Clone)]
+pub struct EventLog {
+    tx: mpsc::Sender<sequencer::Command>,
+    reader: Arc<dyn ReadBackend>,
+    stats: Arc<SequencerStats>,
+    key_id: Arc<str>,
+}
+
+impl std::fmt::Debug for EventLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLog")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventLog {
+    /// Opens the SQLite log at `path`, creating the file and running the
+    /// migrations, and starts the sequencer on the current tokio runtime.
+    pub async fn open_sqlite(path: &Path, signer: Signer) -> Result<EventLog, LogError> {
+        let (writer, reader) = sqlite::open(path).await?;
+        // Room for a few full batches: beyond that, appenders wait (backpressure).
+        let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+        let stats = Arc::new(SequencerStats::default());
+        let key_id: Arc<str> = signer.key_id().into();
+        tokio::spawn(sequencer::run(Box::new(writer), signer, rx, stats.clone()));
+        tracing::info!(path = %path.display(), key_id = %key_id, "event log opened");
+        Ok(EventLog {
+            tx,
+            reader: Arc::new(reader),
+            stats,
+            key_id,
+        })
+    }
+
+    /// Appends the request's events atomically, or replays an earlier
+    /// append with the same idempotency key. Returns once the events are durable.
+    #[tracing::instrument(
+        skip_all,
+        fields(stream = %req.stream, events = req.events.len(), idempotent = req.idempotency.is_some()),
+        err(level = "debug")
+    )]
+    pub async fn append(&self, req: AppendRequest) -> Result<AppendOutcome, AppendError> {
+        if req.events.is_empty() {
+            return Err(AppendError::Empty);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((req, reply))
+            .await
+            .map_err(|_| AppendError::Closed)?;
+        answer.await.map_err(|_| AppendError::Closed)?
+    }
+
+    /// All events of a stream, by stream version.
+    pub async fn read_stream(&self, stream: &str) -> Result<Vec<RecordedEvent>, LogError> {
+        self.reader.read_stream(stream).await
+    }
+
+    /// Up to `limit` events with `position >= from_position`, ascending.
+    pub async fn read_from(
+        &self,
+        from_position: u64,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        self.reader.read_from(from_position, limit).await
+    }
+
+    /// All events whose stream starts with `prefix` (e.g. `"gate:"`), ascending.
+    pub async fn read_category(&self, prefix: &str) -> Result<Vec<RecordedEvent>, LogError> {
+        self.reader.read_category(prefix).await
+    }
+
+    /// The event with this id, if any.
+    pub async fn find_event(&self, event_id: &str) -> Result<Option<RecordedEvent>, LogError> {
+        self.reader.find_event(event_id).await
+    }
+
+    /// The last position, 0 when the log is empty.
+    pub async fn head(&self) -> Result<u64, LogError> {
+        self.reader.head().await
+    }
+
+    /// The id of the key that signs new events.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Group-commit counters (batches, requests, largest batch).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+}

@@ -1,0 +1,94 @@
+//! The storage side of the log, behind two small traits so that a
+//! PostgreSQL backend can sit next to SQLite: the sequencer drives a
+//! [`WriteBackend`] (one connection, one transaction per batch), readers use
+//! a [`ReadBackend`] (a pool). Only SQLite is implemented today.
+//!
+//! A PostgreSQL `begin` would take a transaction-scoped advisory lock (or
+//! `LOCK TABLE events IN EXCLUSIVE MODE`) and return the tip it re-reads under
+//! that lock, so that a second process writing the same log is noticed.
+
+pub(crate) mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::error::LogError;
+use crate::types::{IdempotencyKey, RecordedEvent};
+
+/// The last event of the chain: where the next append continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tip {
+    pub position: u64,
+    pub hash: String,
+}
+
+/// What an idempotency key recorded on its first use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IdempotencyRow {
+    pub request_hash: String,
+    pub first_position: u64,
+    pub last_position: u64,
+}
+
+/// An event ready to insert, with `data`/`metadata` already in canonical text
+/// (the stored bytes are the hashed bytes).
+pub(crate) struct EventRow<'a> {
+    pub event: &'a RecordedEvent,
+    pub category: &'a str,
+    pub data: &'a str,
+    pub metadata: &'a str,
+}
+
+/// The writer's side: used only by the sequencer task, one batch at a time.
+#[async_trait]
+pub(crate) trait WriteBackend: Send {
+    /// Opens the batch transaction. Returns the tip when the backend had to
+    /// re-read it (another writer may exist); `None` keeps the cached tip.
+    async fn begin(&mut self) -> Result<Option<Tip>, LogError>;
+    /// Reads the tip inside the open transaction.
+    async fn load_tip(&mut self) -> Result<Tip, LogError>;
+    /// The stream's last version, `None` when it has no events.
+    async fn stream_version(&mut self, stream: &str) -> Result<Option<u64>, LogError>;
+    /// The row of an idempotency key, if used before.
+    async fn idempotency(
+        &mut self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRow>, LogError>;
+    /// Whether an event id is already in the log.
+    async fn event_id_exists(&mut self, event_id: &str) -> Result<bool, LogError>;
+    /// Events with `first <= position <= last`, ascending (for replays).
+    async fn read_range(&mut self, first: u64, last: u64) -> Result<Vec<RecordedEvent>, LogError>;
+    /// Inserts one event.
+    async fn insert_event(&mut self, row: EventRow<'_>) -> Result<(), LogError>;
+    /// Records an idempotency key's first use.
+    async fn insert_idempotency(
+        &mut self,
+        key: &IdempotencyKey,
+        first: u64,
+        last: u64,
+    ) -> Result<(), LogError>;
+    /// Commits the batch.
+    async fn commit(&mut self) -> Result<(), LogError>;
+    /// Rolls the batch back; errors are ignored by the caller beyond logging.
+    async fn rollback(&mut self) -> Result<(), LogError>;
+}
+
+/// The readers' side: concurrent, never blocks the writer.
+#[async_trait]
+pub(crate) trait ReadBackend: Send + Sync {
+    async fn read_stream(&self, stream: &str) -> Result<Vec<RecordedEvent>, LogError>;
+    async fn read_from(&self, from: u64, limit: u32) -> Result<Vec<RecordedEvent>, LogError>;
+    async fn read_category(&self, prefix: &str) -> Result<Vec<RecordedEvent>, LogError>;
+    async fn find_event(&self, event_id: &str) -> Result<Option<RecordedEvent>, LogError>;
+    async fn head(&self) -> Result<u64, LogError>;
+}
+
+/// The text before the first ':' of a stream name (the whole name without one).
+pub(crate) fn category_of(stream: &str) -> &str {
+    stream.split_once(':').map_or(stream, |(c, _)| c)
+}
+
+/// u64 → SQL integer, refusing values SQLite/PostgreSQL cannot hold.
+pub(crate) fn to_i64(v: u64, what: &'static str) -> Result<i64, LogError> {
+    i64::try_from(v).map_err(|_| LogError::OutOfRange(what))
+}

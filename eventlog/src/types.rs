@@ -1,0 +1,124 @@
+//! The values that go into and come out of the log.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// An event a command wants to append. Position, stream version, time, hash
+/// and signature are assigned by the sequencer, never by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// A ULID string, unique across the whole log.
+    pub event_id: String,
+    /// The stream the event belongs to, e.g. `gate:build`. An empty string
+    /// means the request's stream. One request may write to several streams
+    /// (a receipt and the `GatePassed` it causes are appended atomically).
+    pub stream: String,
+    /// E.g. `ReceiptSubmitted`.
+    pub event_type: String,
+    /// Version of `data`'s shape, for upcasting on read.
+    pub schema_version: u32,
+    /// The event body.
+    pub data: Value,
+    /// Request id, principal, traceparent...
+    pub metadata: Value,
+}
+
+/// What the caller believes the version of the request's stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// No check.
+    Any,
+    /// The stream must have no events yet.
+    NoStream,
+    /// The stream's last event must have this `stream_version` (1-based).
+    /// `Exactly(0)` is accepted as a synonym of `NoStream`.
+    Exactly(u64),
+}
+
+impl ExpectedVersion {
+    /// Whether a stream whose last version is `actual` satisfies this expectation.
+    pub fn matches(self, actual: Option<u64>) -> bool {
+        match (self, actual) {
+            (ExpectedVersion::Any, _) => true,
+            (ExpectedVersion::NoStream, None) | (ExpectedVersion::Exactly(0), None) => true,
+            (ExpectedVersion::Exactly(want), Some(have)) => want == have,
+            _ => false,
+        }
+    }
+}
+
+/// Makes a retried request safe: same scope+key+request hash replays the
+/// first result instead of appending again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// The principal; keys of different principals never collide.
+    pub scope: String,
+    /// The client-chosen key.
+    pub key: String,
+    /// Hex sha256 of the request, to detect a key reused for another request.
+    pub request_hash: String,
+}
+
+/// One atomic append: all events are written or none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppendRequest {
+    /// The stream whose version `expected` is checked against.
+    pub stream: String,
+    /// Optimistic concurrency check on `stream`.
+    pub expected: ExpectedVersion,
+    /// The events, in order. Must not be empty.
+    pub events: Vec<NewEvent>,
+    /// Optional idempotency key.
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+/// An event as stored in the log, with everything an auditor needs to
+/// verify it (see [`crate::chain`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedEvent {
+    /// Global position, 1-based and gap-free.
+    pub position: u64,
+    /// ULID of the event.
+    pub event_id: String,
+    /// Stream name.
+    pub stream: String,
+    /// Version within the stream, 1-based.
+    pub stream_version: u64,
+    /// Event type name.
+    pub event_type: String,
+    /// Version of `data`'s shape.
+    pub schema_version: u32,
+    /// The event body.
+    pub data: Value,
+    /// Request id, principal, traceparent...
+    pub metadata: Value,
+    /// RFC 3339 UTC, set by the sequencer.
+    pub recorded_at: String,
+    /// Hex hash of the previous event (64 zeros for position 1).
+    pub prev_hash: String,
+    /// Hex sha256 of this event's canonical record.
+    pub hash: String,
+    /// Id of the key that signed `hash`.
+    pub key_id: String,
+    /// Base64url (no padding) ed25519 signature over the hash.
+    pub signature: String,
+}
+
+/// The result of a successful append.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AppendOutcome {
+    /// The events were written now.
+    Appended(Vec<RecordedEvent>),
+    /// A retry of an earlier request: these are the events the first append
+    /// wrote; nothing was appended this time.
+    Replayed(Vec<RecordedEvent>),
+}
+
+impl AppendOutcome {
+    /// The events, written now or earlier.
+    pub fn events(&self) -> &[RecordedEvent] {
+        match self {
+            AppendOutcome::Appended(evs) | AppendOutcome::Replayed(evs) => evs,
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Idempotency keys: a retried request replays the first result.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{event, key, open, request};
+use tollgate_eventlog::{AppendError, AppendOutcome, ExpectedVersion};
+
+#[tokio::test]
+async fn idempotent_replay_returns_first_events_and_appends_nothing() {
+    let t = open().await;
+    let mut req = request(
+        "unit:a",
+        ExpectedVersion::NoStream,
+        vec![event("unit:a", 1)],
+    );
+    req.idempotency = key("k1", "hash-1");
+    let first = t.log.append(req.clone()).await.unwrap();
+    let AppendOutcome::Appended(first) = first else {
+        panic!("{first:?}")
+    };
+    // A retry carries new event ids (and would fail NoStream) but is still a replay.
+    let mut retry = req.clone();
+    retry.events = vec![event("unit:a", 1)];
+    let again = t.log.append(retry).await.unwrap();
+    assert_eq!(again, AppendOutcome::Replayed(first));
+    assert_eq!(t.log.head().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn same_key_different_request_is_refused() {
+    let t = open().await;
+    let mut req = request("unit:a", ExpectedVersion::Any, vec![event("unit:a", 1)]);
+    req.idempotency = key("k1", "hash-1");
+    t.log.append(req.clone()).await.unwrap();
+    req.events = vec![event("unit:a", 2)];
+    req.idempotency = key("k1", "hash-2");
+    let err = t.log.append(req).await.unwrap_err();
+    assert_eq!(err, AppendError::IdempotencyKeyReused { key: "k1".into() });
+    assert_eq!(t.log.head().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_key_twice_in_flight_appends_once() {
+    let t = open().await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let log = t.log.clone();
+        let mut req = request("unit:b", ExpectedVersion::Any, vec![event("unit:b", 1)]);
+        req.idempotency = key("same", "h");
+        tasks.push(tokio::spawn(async move { log.append(req).await }));
+    }
+    let mut appended = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            AppendOutcome::Appended(_) => appended += 1,
+            AppendOutcome::Replayed(evs) => assert_eq!(evs[0].position, 1),
+        }
+    }
+    assert_eq!(appended, 1);
+    assert_eq!(t.log.head().await.unwrap(), 1);
+}
