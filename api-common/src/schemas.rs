@@ -80,11 +80,17 @@ impl Schemas {
 
     /// Checks a request body; the error names every failing field.
     pub fn check(&self, kind: SchemaKind, value: &Value) -> Result<(), ApiError> {
+        self.check_at(kind, value, "")
+    }
+
+    /// Checks a value found at `prefix` inside the body (e.g. a CloudEvent's
+    /// `/data`), so that errors name the field as the caller sent it.
+    pub fn check_at(&self, kind: SchemaKind, value: &Value, prefix: &str) -> Result<(), ApiError> {
         let validator = self
             .bodies
             .get(&kind)
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("schema {kind:?} not loaded")))?;
-        collect(validator, value, "")
+        collect(validator, value, prefix)
     }
 
     /// Checks that a gate's custom schema compiles (on definition).

@@ -22,6 +22,13 @@ impl InvalidField {
         }
     }
 
+    /// The same rule reported at another path, e.g. `/gate` as it appears
+    /// in a stage's list: `/gates/2`.
+    pub fn renamed(mut self, field: &str) -> Self {
+        self.field = field.to_owned();
+        self
+    }
+
     /// The same failure seen from an enclosing object: `/version` under
     /// `/unit` becomes `/unit/version`.
     pub fn under(mut self, parent: &str) -> Self {

@@ -41,6 +41,19 @@ pub enum AppendError {
     /// The request has no events.
     #[error("an append needs at least one event")]
     Empty,
+    /// A text field holds a NUL character, which PostgreSQL cannot store.
+    /// Refused per request so that one bad request cannot fail a whole batch.
+    #[error("{field} contains a NUL character")]
+    NulCharacter {
+        /// Which field (`stream`, `event_id`, `event_type`, `idempotency key`...).
+        field: &'static str,
+    },
+    /// Another writer inserted a conflicting row (a unique index refused
+    /// ours) while this batch ran; the batch was rolled back and nothing was
+    /// written. Retrying is safe. Writers that all go through [`crate::EventLog`]
+    /// serialise on a lock and never see this.
+    #[error("the append raced another writer of the log; nothing was written, retry")]
+    Conflict,
     /// The database failed; the batch was rolled back. The message names the
     /// step, not the SQL.
     #[error("event log storage failure: {0}")]
@@ -67,6 +80,16 @@ pub enum LogError {
         /// What is wrong.
         reason: String,
     },
+    /// A unique index refused a row (SQLSTATE 23505): a writer that bypasses
+    /// the log's lock wrote the same position, stream version, event id or key.
+    #[error("a concurrent write conflicted on {constraint}")]
+    Conflict {
+        /// The constraint that refused the row (`unknown` if not reported).
+        constraint: String,
+    },
+    /// The database cannot hold the log faithfully (e.g. not UTF-8 encoded).
+    #[error("the database is not usable by the event log: {0}")]
+    Unsupported(String),
     /// A number does not fit SQLite's signed 64-bit integers.
     #[error("{0} is out of range")]
     OutOfRange(&'static str),

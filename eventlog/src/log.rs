@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::chain::Signer;
 use crate::error::{AppendError, LogError};
 use crate::sequencer::{self, SequencerStats, StatsSnapshot, MAX_BATCH};
-use crate::storage::{sqlite, ReadBackend};
+use crate::storage::{postgres, sqlite, ReadBackend, WriteBackend};
 use crate::types::{AppendOutcome, AppendRequest, RecordedEvent};
 
 /// The event log. Appends are serialised by one sequencer task; reads go
@@ -34,18 +34,37 @@ impl EventLog {
     /// migrations, and starts the sequencer on the current tokio runtime.
     pub async fn open_sqlite(path: &Path, signer: Signer) -> Result<EventLog, LogError> {
         let (writer, reader) = sqlite::open(path).await?;
+        tracing::info!(path = %path.display(), key_id = %signer.key_id(), "event log opened (SQLite)");
+        Ok(EventLog::start(Box::new(writer), Arc::new(reader), signer))
+    }
+
+    /// Opens the PostgreSQL log at `url` (e.g. `postgres://user@host/db`),
+    /// running the migrations unless they are all applied, and starts the
+    /// sequencer on the current tokio runtime. Several processes may open the
+    /// same database: their batches take turns on an advisory lock, so the
+    /// log stays one gap-free chain.
+    pub async fn open_postgres(url: &str, signer: Signer) -> Result<EventLog, LogError> {
+        let (writer, reader) = postgres::open(url).await?;
+        tracing::info!(key_id = %signer.key_id(), "event log opened (PostgreSQL)");
+        Ok(EventLog::start(Box::new(writer), Arc::new(reader), signer))
+    }
+
+    fn start(
+        writer: Box<dyn WriteBackend>,
+        reader: Arc<dyn ReadBackend>,
+        signer: Signer,
+    ) -> EventLog {
         // Room for a few full batches: beyond that, appenders wait (backpressure).
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         let stats = Arc::new(SequencerStats::default());
         let key_id: Arc<str> = signer.key_id().into();
-        tokio::spawn(sequencer::run(Box::new(writer), signer, rx, stats.clone()));
-        tracing::info!(path = %path.display(), key_id = %key_id, "event log opened");
-        Ok(EventLog {
+        tokio::spawn(sequencer::run(writer, signer, rx, stats.clone()));
+        EventLog {
             tx,
-            reader: Arc::new(reader),
+            reader,
             stats,
             key_id,
-        })
+        }
     }
 
     /// Appends the request's events atomically, or replays an earlier
@@ -89,6 +108,18 @@ impl EventLog {
     /// The event with this id, if any.
     pub async fn find_event(&self, event_id: &str) -> Result<Option<RecordedEvent>, LogError> {
         self.reader.find_event(event_id).await
+    }
+
+    /// What the first use of an idempotency key recorded: its request hash and
+    /// the events it appended; `None` when the key was never used. Lets a
+    /// caller answer a retry with the first result BEFORE deciding again
+    /// (e.g. a second revoke of the same receipt would now be refused).
+    pub async fn find_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<(String, Vec<RecordedEvent>)>, LogError> {
+        self.reader.find_idempotent(scope, key).await
     }
 
     /// The last position, 0 when the log is empty.

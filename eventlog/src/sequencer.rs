@@ -99,10 +99,12 @@ pub(crate) async fn run(
                     tracing::warn!(error = ?rb, "rollback after a failed batch failed");
                 }
                 tip = None;
+                let answer = match err {
+                    LogError::Conflict { .. } => AppendError::Conflict,
+                    _ => AppendError::Storage("the batch was rolled back".into()),
+                };
                 for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(AppendError::Storage(
-                        "the batch was rolled back".into(),
-                    )));
+                    let _ = reply.send(Err(answer.clone()));
                 }
             }
         }
@@ -172,6 +174,9 @@ impl Batch<'_> {
     ) -> Result<Result<AppendOutcome, AppendError>, LogError> {
         if req.events.is_empty() {
             return Ok(Err(AppendError::Empty));
+        }
+        if let Some(field) = req.nul_field() {
+            return Ok(Err(AppendError::NulCharacter { field }));
         }
         if let Some(idem) = &req.idempotency {
             let id = (idem.scope.clone(), idem.key.clone());

@@ -72,6 +72,31 @@ pub struct AppendRequest {
     pub idempotency: Option<IdempotencyKey>,
 }
 
+impl AppendRequest {
+    /// The first caller-supplied text field holding a NUL: PostgreSQL refuses
+    /// such text, and failing the insert would fail every request of the batch.
+    pub(crate) fn nul_field(&self) -> Option<&'static str> {
+        let has_nul = |s: &str| s.contains('\0');
+        if has_nul(&self.stream) {
+            return Some("stream");
+        }
+        if let Some(idem) = &self.idempotency {
+            if has_nul(&idem.scope) || has_nul(&idem.key) || has_nul(&idem.request_hash) {
+                return Some("idempotency key");
+            }
+        }
+        self.events.iter().find_map(|ev| {
+            [
+                ("event_id", &ev.event_id),
+                ("event stream", &ev.stream),
+                ("event_type", &ev.event_type),
+            ]
+            .into_iter()
+            .find_map(|(field, text)| has_nul(text).then_some(field))
+        })
+    }
+}
+
 /// An event as stored in the log, with everything an auditor needs to
 /// verify it (see [`crate::chain`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -60,3 +60,42 @@ async fn same_key_twice_in_flight_appends_once() {
     assert_eq!(appended, 1);
     assert_eq!(t.log.head().await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn find_idempotent_returns_the_first_result_before_deciding() {
+    let t = open().await;
+    assert_eq!(t.log.find_idempotent("ci", "revoke-1").await.unwrap(), None);
+    // Something unrelated first, so the key's events do not start at position 1.
+    t.log
+        .append(request(
+            "unit:a",
+            ExpectedVersion::Any,
+            vec![event("unit:a", 0)],
+        ))
+        .await
+        .unwrap();
+    let mut req = request(
+        "unit:a",
+        ExpectedVersion::Exactly(1),
+        vec![event("unit:a", 1), event("gate:build", 2)],
+    );
+    req.idempotency = key("revoke-1", "hash-r");
+    let AppendOutcome::Appended(first) = t.log.append(req).await.unwrap() else {
+        panic!("expected Appended")
+    };
+    t.log
+        .append(request(
+            "unit:a",
+            ExpectedVersion::Any,
+            vec![event("unit:a", 3)],
+        ))
+        .await
+        .unwrap();
+    let found = t.log.find_idempotent("ci", "revoke-1").await.unwrap();
+    assert_eq!(found, Some(("hash-r".to_owned(), first)));
+    // Keys are scoped by principal.
+    assert_eq!(
+        t.log.find_idempotent("other", "revoke-1").await.unwrap(),
+        None
+    );
+}

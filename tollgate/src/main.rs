@@ -1,1 +1,70 @@
-fn main() {}
+//! `tollgate`: the server (`serve`) and the client commands of operators
+//! and CI jobs, in one binary.
+
+mod cli;
+mod client;
+mod commands;
+mod output;
+mod serve;
+
+use clap::Parser;
+use cli::{Cli, Command, TokenCommand};
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Serve(_)));
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let format = cli.client.format;
+    match cli.command {
+        Command::Serve(args) => {
+            let app = serve::Application::build(&args).await?;
+            let addr = app.local_addr()?;
+            // Tests and scripts read this line to learn the port.
+            println!("tollgate listening on http://{addr}");
+            tracing::info!(%addr, data_dir = %args.data_dir.display(), "serving");
+            app.run_until_stopped().await
+        }
+        Command::Token(TokenCommand::Mint {
+            data_dir,
+            subject,
+            roles,
+            ttl_hours,
+        }) => commands::token::mint(&data_dir, &subject, &roles, ttl_hours),
+        other => {
+            let client = client::Client::new(&cli.client)?;
+            match other {
+                Command::Gate(cmd) => commands::catalog::gate(&client, format, cmd).await,
+                Command::Stage(cmd) => commands::catalog::stage(&client, format, cmd).await,
+                Command::Receipt(cmd) => commands::receipt::run(&client, format, cmd).await,
+                Command::Unit(cmd) => commands::unit::run(&client, format, cmd).await,
+                Command::Audit(cmd) => commands::audit::run(&client, format, cmd).await,
+                Command::Serve(_) | Command::Token(_) => Ok(()),
+            }
+        }
+    }
+}
+
+/// Logs go to stderr, so that stdout carries only answers. The server
+/// logs at info by default; client commands only warn. `TOLLGATE_LOG`
+/// (an env-filter directive) overrides both.
+fn init_tracing(server: bool) {
+    let default = if server { "info" } else { "warn" };
+    let filter =
+        EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,12 +1,14 @@
-//! The storage side of the log, behind two small traits so that a
-//! PostgreSQL backend can sit next to SQLite: the sequencer drives a
-//! [`WriteBackend`] (one connection, one transaction per batch), readers use
-//! a [`ReadBackend`] (a pool). Only SQLite is implemented today.
+//! The storage side of the log, behind two small traits: the sequencer
+//! drives a [`WriteBackend`] (one connection, one transaction per batch),
+//! readers use a [`ReadBackend`] (a pool). Two backends implement them:
 //!
-//! A PostgreSQL `begin` would take a transaction-scoped advisory lock (or
-//! `LOCK TABLE events IN EXCLUSIVE MODE`) and return the tip it re-reads under
-//! that lock, so that a second process writing the same log is noticed.
+//! - [`sqlite`]: one process owns the file, so the writer caches the tip.
+//! - [`postgres`]: several processes may write one database; `begin` takes a
+//!   transaction-scoped advisory lock and returns the tip it re-reads under
+//!   it, so whichever process holds the lock extends the chain correctly.
 
+pub(crate) mod postgres;
+mod rows;
 pub(crate) mod sqlite;
 
 use async_trait::async_trait;
@@ -81,11 +83,32 @@ pub(crate) trait ReadBackend: Send + Sync {
     async fn read_category(&self, prefix: &str) -> Result<Vec<RecordedEvent>, LogError>;
     async fn find_event(&self, event_id: &str) -> Result<Option<RecordedEvent>, LogError>;
     async fn head(&self) -> Result<u64, LogError>;
+    /// The stored request hash of an idempotency key and the events its first
+    /// use appended, `None` when the key was never used.
+    async fn find_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<(String, Vec<RecordedEvent>)>, LogError>;
 }
 
 /// The text before the first ':' of a stream name (the whole name without one).
 pub(crate) fn category_of(stream: &str) -> &str {
     stream.split_once(':').map_or(stream, |(c, _)| c)
+}
+
+/// A unique-index violation (PostgreSQL SQLSTATE 23505, SQLite's UNIQUE /
+/// PRIMARY KEY codes) becomes [`LogError::Conflict`]; anything else stays a
+/// storage error. Only inserts can violate, so only inserts map through this.
+pub(crate) fn unique_violation(err: sqlx::Error) -> LogError {
+    if let sqlx::Error::Database(db) = &err {
+        if db.kind() == sqlx::error::ErrorKind::UniqueViolation {
+            return LogError::Conflict {
+                constraint: db.constraint().unwrap_or("unknown").to_owned(),
+            };
+        }
+    }
+    LogError::Storage(err)
 }
 
 /// u64 → SQL integer, refusing values SQLite/PostgreSQL cannot hold.

@@ -5,14 +5,14 @@
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteSynchronous,
 };
-use sqlx::{ConnectOptions as _, Row as _};
+use sqlx::ConnectOptions as _;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{to_i64, EventRow, IdempotencyRow, ReadBackend, Tip, WriteBackend};
-use crate::chain::GENESIS_HASH;
+use super::rows::{decode, decode_all, decode_idempotency, decode_tip};
+use super::{to_i64, unique_violation, EventRow, IdempotencyRow, ReadBackend, Tip, WriteBackend};
 use crate::error::LogError;
 use crate::types::{IdempotencyKey, RecordedEvent};
 
@@ -56,39 +56,6 @@ pub(crate) async fn open(path: &Path) -> Result<(SqliteWriter, SqliteReader), Lo
     Ok((SqliteWriter { conn }, SqliteReader { pool }))
 }
 
-fn decode(row: &SqliteRow) -> Result<RecordedEvent, LogError> {
-    let position: i64 = row.try_get("position")?;
-    let corrupt = |reason: &str| LogError::Corrupt {
-        position,
-        reason: reason.to_owned(),
-    };
-    let unsigned = |v: i64, what: &str| u64::try_from(v).map_err(|_| corrupt(what));
-    let json = |col: &str| -> Result<serde_json::Value, LogError> {
-        let text: String = row.try_get(col)?;
-        serde_json::from_str(&text).map_err(|_| corrupt("stored JSON does not parse"))
-    };
-    Ok(RecordedEvent {
-        position: unsigned(position, "negative position")?,
-        event_id: row.try_get("event_id")?,
-        stream: row.try_get("stream")?,
-        stream_version: unsigned(row.try_get("stream_version")?, "negative stream version")?,
-        event_type: row.try_get("event_type")?,
-        schema_version: u32::try_from(row.try_get::<i64, _>("schema_version")?)
-            .map_err(|_| corrupt("schema version out of range"))?,
-        data: json("data")?,
-        metadata: json("metadata")?,
-        recorded_at: row.try_get("recorded_at")?,
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-        key_id: row.try_get("key_id")?,
-        signature: row.try_get("signature")?,
-    })
-}
-
-fn decode_all(rows: &[SqliteRow]) -> Result<Vec<RecordedEvent>, LogError> {
-    rows.iter().map(decode).collect()
-}
-
 /// The sequencer's connection. Transactions are plain `BEGIN IMMEDIATE` /
 /// `COMMIT` so the write lock is taken at batch start, not at the first insert.
 pub(crate) struct SqliteWriter {
@@ -109,22 +76,7 @@ impl WriteBackend for SqliteWriter {
         let row = sqlx::query(SELECT_TIP)
             .fetch_optional(&mut self.conn)
             .await?;
-        match row {
-            None => Ok(Tip {
-                position: 0,
-                hash: GENESIS_HASH.to_owned(),
-            }),
-            Some(row) => {
-                let position: i64 = row.try_get(0)?;
-                Ok(Tip {
-                    position: u64::try_from(position).map_err(|_| LogError::Corrupt {
-                        position,
-                        reason: "negative position".to_owned(),
-                    })?,
-                    hash: row.try_get(1)?,
-                })
-            }
-        }
+        decode_tip(row)
     }
 
     async fn stream_version(&mut self, stream: &str) -> Result<Option<u64>, LogError> {
@@ -145,16 +97,7 @@ impl WriteBackend for SqliteWriter {
             .bind(key)
             .fetch_optional(&mut self.conn)
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        let pos = |col: usize| -> Result<u64, LogError> {
-            let v: i64 = row.try_get(col)?;
-            u64::try_from(v).map_err(|_| LogError::OutOfRange("idempotency position"))
-        };
-        Ok(Some(IdempotencyRow {
-            request_hash: row.try_get(0)?,
-            first_position: pos(1)?,
-            last_position: pos(2)?,
-        }))
+        row.as_ref().map(decode_idempotency).transpose()
     }
 
     async fn event_id_exists(&mut self, event_id: &str) -> Result<bool, LogError> {
@@ -193,7 +136,8 @@ impl WriteBackend for SqliteWriter {
             .bind(&ev.key_id)
             .bind(&ev.signature)
             .execute(&mut self.conn)
-            .await?;
+            .await
+            .map_err(unique_violation)?;
         Ok(())
     }
 
@@ -210,7 +154,8 @@ impl WriteBackend for SqliteWriter {
             .bind(to_i64(first, "position")?)
             .bind(to_i64(last, "position")?)
             .execute(&mut self.conn)
-            .await?;
+            .await
+            .map_err(unique_violation)?;
         Ok(())
     }
 
@@ -283,5 +228,29 @@ impl ReadBackend for SqliteReader {
             .fetch_one(&self.pool)
             .await?;
         u64::try_from(v).map_err(|_| LogError::OutOfRange("head position"))
+    }
+
+    async fn find_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<(String, Vec<RecordedEvent>)>, LogError> {
+        // The key row and its events commit in one transaction and are never
+        // changed afterwards, so two separate reads see a consistent pair.
+        let row = sqlx::query(SELECT_IDEMPOTENCY)
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row.as_ref().map(decode_idempotency).transpose()? else {
+            return Ok(None);
+        };
+        let sql = format!("{SELECT_EVENTS} WHERE position BETWEEN ? AND ? ORDER BY position");
+        let rows = sqlx::query(&sql)
+            .bind(to_i64(row.first_position, "position")?)
+            .bind(to_i64(row.last_position, "position")?)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(Some((row.request_hash, decode_all(&rows)?)))
     }
 }

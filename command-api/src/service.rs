@@ -1,0 +1,250 @@
+//! The command service: load the state a decision needs, decide, append.
+//! Appending is the only write; the catalog cache follows our own appends.
+
+use crate::errors::{append_error, catalog_error, idempotency_error, receipt_error};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tollgate_api_common::{ApiError, Schemas};
+use tollgate_domain::{
+    decide_catalog, decide_unit, Catalog, CatalogCommand, Event, UnitCommand, UnitKey, UnitState,
+    SCHEMA_VERSION,
+};
+use tollgate_eventlog::{
+    canonical_json, AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion,
+    IdempotencyKey, NewEvent, RecordedEvent,
+};
+use tollgate_projections::{decode, CatalogCache};
+use tracing::instrument;
+
+/// Optimistic-concurrency retries before a 409: another writer appended to
+/// the same unit between our read and our append.
+const MAX_ATTEMPTS: usize = 5;
+
+/// The result of a command: the events appended (or, for a retried
+/// request, the events its first attempt appended).
+#[derive(Debug)]
+pub struct Appended {
+    pub events: Vec<RecordedEvent>,
+    pub replayed: bool,
+}
+
+/// Decides commands against the log and appends the results.
+pub struct CommandService {
+    log: EventLog,
+    catalog: Arc<CatalogCache>,
+    schemas: Arc<Schemas>,
+    /// Catalog commands are rare; running them one at a time keeps the
+    /// cached catalog and the expected versions simple.
+    catalog_writes: tokio::sync::Mutex<()>,
+}
+
+impl CommandService {
+    pub fn new(log: EventLog, catalog: Arc<CatalogCache>, schemas: Arc<Schemas>) -> Self {
+        Self {
+            log,
+            catalog,
+            schemas,
+            catalog_writes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn schemas(&self) -> &Schemas {
+        &self.schemas
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.snapshot()
+    }
+
+    /// Runs a gate or stage command on its definition stream.
+    #[instrument(skip_all, fields(stream = %stream), err(Debug))]
+    pub async fn run_catalog(
+        &self,
+        cmd: CatalogCommand,
+        stream: String,
+        metadata: Value,
+        path_target: bool,
+    ) -> Result<Appended, ApiError> {
+        let _one_at_a_time = self.catalog_writes.lock().await;
+        let version = self
+            .log
+            .read_stream(&stream)
+            .await
+            .map_err(ApiError::internal)?
+            .last()
+            .map(|e| e.stream_version);
+        let events = decide_catalog(&cmd, &self.catalog.snapshot())
+            .map_err(|e| catalog_error(e, path_target))?;
+        if events.is_empty() {
+            return Ok(Appended {
+                events: vec![],
+                replayed: false,
+            });
+        }
+        let outcome = self
+            .append(stream, expected(version), &events, &metadata, None)
+            .await
+            .map_err(append_error)?;
+        let appended = into_appended(outcome);
+        self.catalog
+            .apply(&appended.events)
+            .map_err(ApiError::internal)?;
+        Ok(appended)
+    }
+
+    /// Runs a receipt or revocation on the unit's stream, retrying when
+    /// the stream moved under us, and replaying a retried request.
+    #[instrument(skip_all, fields(unit = %key), err(Debug))]
+    pub async fn run_unit(
+        &self,
+        key: &UnitKey,
+        cmd: &UnitCommand,
+        metadata: Value,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Appended, ApiError> {
+        if let Some(idem) = &idempotency {
+            if let Some(first) = self.replay(idem).await? {
+                return Ok(first);
+            }
+        }
+        let stream = key.stream();
+        for attempt in 1..=MAX_ATTEMPTS {
+            let (state, version) = self.unit_state(&stream).await?;
+            let events =
+                decide_unit(cmd, &state, &self.catalog.snapshot()).map_err(receipt_error)?;
+            match self
+                .append(
+                    stream.clone(),
+                    expected(version),
+                    &events,
+                    &metadata,
+                    idempotency.clone(),
+                )
+                .await
+            {
+                Ok(outcome) => return Ok(into_appended(outcome)),
+                Err(AppendError::WrongExpectedVersion { .. }) if attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, "unit stream moved; deciding again");
+                }
+                Err(e) => return Err(append_error(e)),
+            }
+        }
+        Err(ApiError::Conflict(format!(
+            "{key} is changing too fast; retry the request"
+        )))
+    }
+
+    /// The first result of an idempotency key, if it was used before with
+    /// the same request; an error if with a different one.
+    async fn replay(&self, idem: &IdempotencyKey) -> Result<Option<Appended>, ApiError> {
+        let found = self
+            .log
+            .find_idempotent(&idem.scope, &idem.key)
+            .await
+            .map_err(ApiError::internal)?;
+        match found {
+            None => Ok(None),
+            Some((hash, events)) if hash == idem.request_hash => Ok(Some(Appended {
+                events,
+                replayed: true,
+            })),
+            Some(_) => Err(idempotency_error(
+                "was already used with a different request; use a new key for a new request",
+            )),
+        }
+    }
+
+    async fn unit_state(&self, stream: &str) -> Result<(UnitState, Option<u64>), ApiError> {
+        let recorded = self
+            .log
+            .read_stream(stream)
+            .await
+            .map_err(ApiError::internal)?;
+        let mut state = UnitState::default();
+        for event in &recorded {
+            state.apply(&decode(event).map_err(ApiError::internal)?);
+        }
+        Ok((state, recorded.last().map(|e| e.stream_version)))
+    }
+
+    async fn append(
+        &self,
+        stream: String,
+        expected: ExpectedVersion,
+        events: &[Event],
+        metadata: &Value,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<AppendOutcome, AppendError> {
+        let events = events
+            .iter()
+            .map(|event| NewEvent {
+                // A receipt's id is its event's id: one name for one fact.
+                event_id: match event {
+                    Event::ReceiptSubmitted(r) => r.id.to_string(),
+                    _ => ulid::Ulid::new().to_string(),
+                },
+                stream: stream.clone(),
+                event_type: event.type_name().to_owned(),
+                schema_version: SCHEMA_VERSION,
+                data: event.data(),
+                metadata: metadata.clone(),
+            })
+            .collect();
+        self.log
+            .append(AppendRequest {
+                stream,
+                expected,
+                events,
+                idempotency,
+            })
+            .await
+    }
+}
+
+/// The idempotency key of a request: scoped to the caller, bound to the
+/// route and the request's canonical content.
+pub fn idempotency_key(
+    scope: &str,
+    key: Option<&str>,
+    route: &str,
+    body: &Value,
+) -> Option<IdempotencyKey> {
+    let key = key?;
+    let mut hasher = Sha256::new();
+    hasher.update(route.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical_json(body).as_bytes());
+    Some(IdempotencyKey {
+        scope: scope.to_owned(),
+        key: key.to_owned(),
+        request_hash: hex::encode(hasher.finalize()),
+    })
+}
+
+fn expected(version: Option<u64>) -> ExpectedVersion {
+    version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exactly)
+}
+
+fn into_appended(outcome: AppendOutcome) -> Appended {
+    match outcome {
+        AppendOutcome::Appended(events) => Appended {
+            events,
+            replayed: false,
+        },
+        AppendOutcome::Replayed(events) => Appended {
+            events,
+            replayed: true,
+        },
+    }
+}
+
+impl CommandService {
+    /// One event by id, for commands that name an earlier event.
+    pub async fn find_event(&self, event_id: &str) -> Result<Option<RecordedEvent>, ApiError> {
+        self.log
+            .find_event(event_id)
+            .await
+            .map_err(ApiError::internal)
+    }
+}

@@ -1,0 +1,102 @@
+//! Decoding stored rows, shared by the SQLite and PostgreSQL backends: both
+//! store positions and versions as signed 64-bit integers and `data` /
+//! `metadata` as the canonical JSON text that was hashed.
+
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use super::Tip;
+use crate::chain::GENESIS_HASH;
+use crate::error::LogError;
+use crate::types::RecordedEvent;
+
+/// One `events` row, checked: a row that does not decode means the database
+/// was altered outside the log, which is reported, never papered over.
+pub(crate) fn decode<R>(row: &R) -> Result<RecordedEvent, LogError>
+where
+    R: Row,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    &'static str: ColumnIndex<R>,
+{
+    let position: i64 = row.try_get("position")?;
+    let corrupt = |reason: &str| LogError::Corrupt {
+        position,
+        reason: reason.to_owned(),
+    };
+    let unsigned = |v: i64, what: &str| u64::try_from(v).map_err(|_| corrupt(what));
+    let json = |col: &'static str| -> Result<serde_json::Value, LogError> {
+        let text: String = row.try_get(col)?;
+        serde_json::from_str(&text).map_err(|_| corrupt("stored JSON does not parse"))
+    };
+    Ok(RecordedEvent {
+        position: unsigned(position, "negative position")?,
+        event_id: row.try_get("event_id")?,
+        stream: row.try_get("stream")?,
+        stream_version: unsigned(row.try_get("stream_version")?, "negative stream version")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: u32::try_from(row.try_get::<i64, _>("schema_version")?)
+            .map_err(|_| corrupt("schema version out of range"))?,
+        data: json("data")?,
+        metadata: json("metadata")?,
+        recorded_at: row.try_get("recorded_at")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+        key_id: row.try_get("key_id")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
+/// Every row, in the order given.
+pub(crate) fn decode_all<R>(rows: &[R]) -> Result<Vec<RecordedEvent>, LogError>
+where
+    R: Row,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    &'static str: ColumnIndex<R>,
+{
+    rows.iter().map(decode).collect()
+}
+
+/// The tip from `SELECT position, hash ... ORDER BY position DESC LIMIT 1`;
+/// no row is the empty log, which continues from the genesis hash.
+pub(crate) fn decode_tip<R>(row: Option<R>) -> Result<Tip, LogError>
+where
+    R: Row,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    usize: ColumnIndex<R>,
+{
+    let Some(row) = row else {
+        return Ok(Tip {
+            position: 0,
+            hash: GENESIS_HASH.to_owned(),
+        });
+    };
+    let position: i64 = row.try_get(0)?;
+    Ok(Tip {
+        position: u64::try_from(position).map_err(|_| LogError::Corrupt {
+            position,
+            reason: "negative position".to_owned(),
+        })?,
+        hash: row.try_get(1)?,
+    })
+}
+
+/// An idempotency row's `(request_hash, first_position, last_position)`.
+pub(crate) fn decode_idempotency<R>(row: &R) -> Result<super::IdempotencyRow, LogError>
+where
+    R: Row,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    usize: ColumnIndex<R>,
+{
+    let pos = |col: usize| -> Result<u64, LogError> {
+        let v: i64 = row.try_get(col)?;
+        u64::try_from(v).map_err(|_| LogError::OutOfRange("idempotency position"))
+    };
+    Ok(super::IdempotencyRow {
+        request_hash: row.try_get(0)?,
+        first_position: pos(1)?,
+        last_position: pos(2)?,
+    })
+}

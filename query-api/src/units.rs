@@ -1,0 +1,25 @@
+//! `GET /v1/units/{key}`: every stage and gate for a unit, and why.
+
+use crate::QueryState;
+use axum::extract::{Path, State};
+use axum::Json;
+use tollgate_api_common::{ApiError, Authenticated};
+use tollgate_domain::Unit;
+use tollgate_projections::{unit_view, UnitView};
+
+/// `key` is a canonical unit key or a package URL, percent-encoded.
+pub async fn show(
+    State(state): State<QueryState>,
+    auth: Authenticated,
+    Path(key): Path<String>,
+) -> Result<Json<UnitView>, ApiError> {
+    auth.require_reader()?;
+    let unit = Unit::parse_text(&key).map_err(|e| ApiError::Validation(vec![e.into()]))?;
+    let key = unit.key();
+    let catalog = state.catalog.snapshot();
+    unit_view(&state.log, &catalog, &key)
+        .await
+        .map_err(ApiError::internal)?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no receipts for unit {key}")))
+}

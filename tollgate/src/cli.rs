@@ -1,0 +1,221 @@
+//! The command line: `serve`, and the client commands a CI job or an
+//! operator runs against a server.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "Event-sourced gatekeeper for software delivery pipelines"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How client commands reach the server and print answers.
+#[derive(Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// The Tollgate server.
+    #[arg(
+        long,
+        env = "TOLLGATE_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub server: String,
+    /// A bearer token (see `tollgate token mint`).
+    #[arg(long, env = "TOLLGATE_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text, global = true)]
+    pub format: Format,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (embedded SQLite under --data-dir unless configured otherwise).
+    Serve(ServeArgs),
+    /// Mint tokens with the instance key.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Define, disable, enable and list gates.
+    #[command(subcommand)]
+    Gate(GateCommand),
+    /// Define, disable, enable and list stages.
+    #[command(subcommand)]
+    Stage(StageCommand),
+    /// Submit and revoke receipts.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+    /// Show units.
+    #[command(subcommand)]
+    Unit(UnitCommand),
+    /// Export and verify the signed, hash-chained log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Where the log and the instance key live.
+    #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = "./tollgate-data")]
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed at start).
+    #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Print a token signed with the instance key of --data-dir.
+    Mint {
+        #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = "./tollgate-data")]
+        data_dir: PathBuf,
+        /// Who the token names (recorded as the producer of its receipts).
+        #[arg(long)]
+        subject: String,
+        /// admin, submitter or reader; repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// How long the token is valid, in hours.
+        #[arg(long, default_value_t = 24)]
+        ttl_hours: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GateCommand {
+    /// Define (or redefine) a gate.
+    Define {
+        name: String,
+        /// A required action; repeat for several. None: any action counts.
+        #[arg(long = "action")]
+        actions: Vec<String>,
+        #[arg(long, default_value = "enforcing")]
+        mode: String,
+        /// A JSON Schema file for the custom section of this gate's receipts.
+        #[arg(long)]
+        schema: Option<PathBuf>,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    Disable {
+        name: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    Enable {
+        name: String,
+    },
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StageCommand {
+    /// Define (or redefine) a stage.
+    Define {
+        name: String,
+        /// A gate of the stage; repeat for several.
+        #[arg(long = "gate", required = true)]
+        gates: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    Disable {
+        name: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    Enable {
+        name: String,
+    },
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReceiptCommand {
+    /// Submit one receipt.
+    Submit(SubmitArgs),
+    /// Revoke a receipt; gates and stages are re-evaluated.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct SubmitArgs {
+    /// name@version-release/platform/package, or a package URL (pkg:...).
+    #[arg(long)]
+    pub unit: String,
+    #[arg(long)]
+    pub gate: String,
+    #[arg(long)]
+    pub action: String,
+    /// The action passed.
+    #[arg(long, conflicts_with = "fail", required_unless_present = "fail")]
+    pub pass: bool,
+    /// The action failed.
+    #[arg(long)]
+    pub fail: bool,
+    /// The custom section as JSON, or @FILE to read it from a file.
+    #[arg(long)]
+    pub custom: Option<String>,
+    /// An artifact reference URI@sha256:HEX; repeat for several.
+    #[arg(long = "artifact")]
+    pub artifacts: Vec<String>,
+    /// Makes a retried submit return the first result.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UnitCommand {
+    /// Every stage and gate of a unit, passed or not, and why.
+    Show { unit: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Write the log as NDJSON (stdout unless --file).
+    Export {
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Re-check every hash, the chain and every signature.
+    Verify(VerifyArgs),
+}
+
+/// Where to read the log from: --data-dir, --file with --public-key, or
+/// (with neither) the server named by --server, using its /v1/keys.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Verify the log stored in this data dir (with its instance key).
+    #[arg(long, conflicts_with = "file")]
+    pub data_dir: Option<PathBuf>,
+    /// Verify an export written by `audit export`.
+    #[arg(long, requires = "public_key")]
+    pub file: Option<PathBuf>,
+    /// The JWKS (as served by GET /v1/keys) to check an export with.
+    #[arg(long, requires = "file")]
+    pub public_key: Option<PathBuf>,
+}

@@ -1,0 +1,7 @@
+//! One module per client command group.
+
+pub mod audit;
+pub mod catalog;
+pub mod receipt;
+pub mod token;
+pub mod unit;

@@ -1,0 +1,116 @@
+//! `tollgate serve`: wires the log, the catalog, the command and query
+//! routers and the shared layers into one server.
+
+use crate::cli::ServeArgs;
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::{middleware, Router};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tollgate_api_common::{request_id_layer, ApiError, Schemas, MAX_BODY_BYTES};
+use tollgate_auth::{TokenValidator, LOCAL_ISSUER};
+use tollgate_command_api::{CommandService, CommandState};
+use tollgate_eventlog::{load_or_create_key, public_jwk, EventLog, Signer};
+use tollgate_projections::CatalogCache;
+use tollgate_query_api::QueryState;
+
+/// File names inside the data dir.
+pub const KEY_FILE: &str = "instance.key";
+pub const DB_FILE: &str = "tollgate.db";
+
+/// A bound, ready server.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    pub async fn build(args: &ServeArgs) -> anyhow::Result<Self> {
+        let data_dir = &args.data_dir;
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+        let key =
+            load_or_create_key(&data_dir.join(KEY_FILE)).context("loading the instance key")?;
+        let verifying = key.verifying_key();
+        let signer = Signer::new(key);
+        let key_id = signer.key_id().to_owned();
+        let log = open_log(data_dir, signer).await?;
+        let catalog = Arc::new(
+            CatalogCache::load(&log)
+                .await
+                .context("loading gates and stages")?,
+        );
+        let schemas = Arc::new(Schemas::load().context("compiling the built-in JSON Schemas")?);
+        let mut tokens = TokenValidator::default();
+        tokens.trust_ed25519(LOCAL_ISSUER, &key_id, verifying.as_bytes());
+        let tokens = Arc::new(tokens);
+        let jwks = Arc::new(json!({ "keys": [public_jwk(&verifying)] }));
+
+        let command = CommandState {
+            service: Arc::new(CommandService::new(log.clone(), catalog.clone(), schemas)),
+            tokens: tokens.clone(),
+        };
+        let query = QueryState {
+            log,
+            catalog,
+            tokens,
+            jwks,
+        };
+        let router = tollgate_command_api::router(command)
+            .merge(tollgate_query_api::router(query))
+            .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(middleware::from_fn(request_id_layer));
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        Ok(Self { listener, router })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes open requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTP")
+    }
+}
+
+async fn open_log(data_dir: &Path, signer: Signer) -> anyhow::Result<EventLog> {
+    let path = data_dir.join(DB_FILE);
+    EventLog::open_sqlite(&path, signer)
+        .await
+        .with_context(|| format!("opening the event log {}", path.display()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
