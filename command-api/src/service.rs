@@ -58,7 +58,7 @@ impl CommandService {
     }
 
     /// Runs a gate or stage command on its definition stream.
-    #[instrument(skip_all, fields(stream = %stream), err(Debug))]
+    #[instrument(skip_all, fields(stream = %stream))]
     pub async fn run_catalog(
         &self,
         cmd: CatalogCommand,
@@ -95,7 +95,7 @@ impl CommandService {
 
     /// Runs a receipt or revocation on the unit's stream, retrying when
     /// the stream moved under us, and replaying a retried request.
-    #[instrument(skip_all, fields(unit = %key), err(Debug))]
+    #[instrument(skip_all, fields(unit = %key))]
     pub async fn run_unit(
         &self,
         key: &UnitKey,

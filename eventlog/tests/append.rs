@@ -4,115 +4,27 @@
 
 mod common;
 
-use common::{event, key, open, request};
-use tollgate_eventlog::{AppendError, AppendOutcome, ChainVerifier, ExpectedVersion};
+use common::{event, key, open, request, scenarios};
+use tollgate_eventlog::{AppendError, ChainVerifier, EventLog, ExpectedVersion};
 
 #[tokio::test]
 async fn append_and_read_round_trip() {
     let t = open().await;
-    assert_eq!(t.log.head().await.unwrap(), 0);
-    let stream = "unit:openssl@3.0.13-1/x86_64/rpm";
-    let evs = vec![event(stream, 1), event("gate:build", 2)];
-    let out = t
-        .log
-        .append(request(stream, ExpectedVersion::NoStream, evs.clone()))
-        .await
-        .unwrap();
-    let AppendOutcome::Appended(written) = out else {
-        panic!("expected Appended, got {out:?}")
-    };
-    assert_eq!(written.len(), 2);
-    assert_eq!((written[0].position, written[0].stream_version), (1, 1));
-    assert_eq!(
-        (written[1].position, written[1].stream.as_str()),
-        (2, "gate:build")
-    );
-    assert_eq!(written[0].prev_hash, "0".repeat(64));
-    assert_eq!(written[1].prev_hash, written[0].hash);
-    assert_eq!(written[0].data, evs[0].data);
-    assert_eq!(written[0].key_id, t.signer.key_id());
-
-    assert_eq!(
-        t.log.read_stream(stream).await.unwrap(),
-        written[..1].to_vec()
-    );
-    assert_eq!(t.log.read_from(1, 10).await.unwrap(), written);
-    assert_eq!(t.log.read_from(2, 10).await.unwrap(), written[1..].to_vec());
-    assert_eq!(
-        t.log.read_category("gate:").await.unwrap(),
-        written[1..].to_vec()
-    );
-    assert_eq!(
-        t.log.read_category("unit:openssl@").await.unwrap(),
-        written[..1].to_vec()
-    );
-    let found = t.log.find_event(&evs[1].event_id).await.unwrap();
-    assert_eq!(found.as_ref(), Some(&written[1]));
-    assert_eq!(t.log.find_event("nope").await.unwrap(), None);
-    assert_eq!(t.log.head().await.unwrap(), 2);
+    scenarios::round_trip(&t.log, &t.signer).await;
 }
 
 #[tokio::test]
 async fn reopening_continues_the_chain() {
     let t = open().await;
-    t.log
-        .append(request("s:1", ExpectedVersion::Any, vec![event("s:1", 1)]))
-        .await
-        .unwrap();
-    let log2 = tollgate_eventlog::EventLog::open_sqlite(&t.path, t.signer.clone())
-        .await
-        .unwrap();
-    log2.append(request(
-        "s:1",
-        ExpectedVersion::Exactly(1),
-        vec![event("s:1", 2)],
-    ))
-    .await
-    .unwrap();
-    let all = log2.read_from(1, 10).await.unwrap();
-    let mut v = ChainVerifier::new(t.keys());
-    all.iter().for_each(|e| v.check(e).unwrap());
-    assert_eq!(v.verified(), 2);
+    let (path, signer) = (t.path.clone(), t.signer.clone());
+    let reopen = || async move { EventLog::open_sqlite(&path, signer).await.unwrap() };
+    scenarios::reopen_continues(t.log.clone(), reopen, t.keys()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appends_are_gap_free_and_group_committed() {
     let t = open().await;
-    let mut tasks = Vec::new();
-    for i in 0..200u64 {
-        let log = t.log.clone();
-        tasks.push(tokio::spawn(async move {
-            let stream = format!("unit:u{}", i % 7);
-            log.append(request(
-                &stream,
-                ExpectedVersion::Any,
-                vec![event(&stream, i)],
-            ))
-            .await
-        }));
-    }
-    for task in tasks {
-        assert!(matches!(
-            task.await.unwrap().unwrap(),
-            AppendOutcome::Appended(_)
-        ));
-    }
-    let all = t.log.read_from(1, 1000).await.unwrap();
-    let positions: Vec<u64> = all.iter().map(|e| e.position).collect();
-    assert_eq!(positions, (1..=200).collect::<Vec<_>>());
-    let mut v = ChainVerifier::new(t.keys());
-    all.iter().for_each(|e| v.check(e).unwrap());
-    // Stream versions are gap-free per stream too.
-    let s0 = t.log.read_stream("unit:u0").await.unwrap();
-    let versions: Vec<u64> = s0.iter().map(|e| e.stream_version).collect();
-    assert_eq!(versions, (1..=s0.len() as u64).collect::<Vec<_>>());
-    let stats = t.log.stats();
-    assert_eq!(stats.requests, 200);
-    assert!(
-        stats.max_batch > 1,
-        "no batch held more than one request: {stats:?}"
-    );
-    assert!(stats.batches < 200, "{stats:?}");
+    scenarios::concurrent_appends(&t.log, t.keys()).await;
 }
 
 #[tokio::test]
@@ -213,6 +125,12 @@ async fn per_request_checks() {
         "{err}"
     );
     assert_eq!(t.log.head().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn nul_characters_are_refused_per_request() {
+    let t = open().await;
+    scenarios::nul_is_refused_per_request(&t.log).await;
 }
 
 #[tokio::test]

@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests: a fresh log in a temp dir each.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod pg;
+pub mod scenarios;
+
 use ed25519_dalek::SigningKey;
 use serde_json::json;
 use std::collections::HashMap;
@@ -16,10 +19,22 @@ pub struct TestLog {
     _dir: tempfile::TempDir,
 }
 
+/// The signing key of most tests; `signer(n)` for a second process's key.
+pub fn signer(seed: u8) -> Signer {
+    Signer::new(SigningKey::from_bytes(&[seed; 32]))
+}
+
+pub fn keys_of(signers: &[&Signer]) -> HashMap<String, ed25519_dalek::VerifyingKey> {
+    signers
+        .iter()
+        .map(|s| (s.key_id().to_owned(), s.verifying_key()))
+        .collect()
+}
+
 pub async fn open() -> TestLog {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.db");
-    let signer = Signer::new(SigningKey::from_bytes(&[42u8; 32]));
+    let signer = signer(42);
     let log = EventLog::open_sqlite(&path, signer.clone()).await.unwrap();
     TestLog {
         log,
@@ -31,7 +46,7 @@ pub async fn open() -> TestLog {
 
 impl TestLog {
     pub fn keys(&self) -> HashMap<String, ed25519_dalek::VerifyingKey> {
-        HashMap::from([(self.signer.key_id().to_owned(), self.signer.verifying_key())])
+        keys_of(&[&self.signer])
     }
 
     /// A raw connection that bypasses the log, as an attacker with file access would.
