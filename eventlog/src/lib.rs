@@ -9,7 +9,9 @@
 //! - [`ChainVerifier`] re-checks a log from its records and public keys alone.
 //! - [`keys`] loads or creates the instance key and converts it to/from JWK.
 //!
-//! Storage is SQLite today, behind internal traits ready for PostgreSQL.
+//! Storage sits behind internal traits: SQLite ([`EventLog::open_sqlite`], the
+//! embedded default) and PostgreSQL ([`EventLog::open_postgres`], which
+//! several processes may write at once).
 
 pub mod chain;
 mod error;

@@ -34,7 +34,7 @@ pub struct SequencerStats {
     max_batch: AtomicU64,
 }
 
-/// A snapshot of [`SequencerStats`].
+/// A snapshot of the sequencer's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatsSnapshot {
     /// Transactions opened.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::pg::{self, PgDb};
 use common::{event, key, keys_of, request, scenarios, signer};
 use sqlx::{Connection as _, PgConnection};
-use tollgate_eventlog::{AppendError, AppendOutcome, EventLog, ExpectedVersion, RecordedEvent};
+use tollgate_eventlog::{AppendError, EventLog, ExpectedVersion};
 
 async fn open(db: &PgDb, seed: u8) -> EventLog {
     EventLog::open_postgres(&db.url, signer(seed))
@@ -91,37 +91,6 @@ async fn idempotency_and_per_request_checks() {
     }
 }
 
-/// One writer task of a "process": 10 appends to overlapping streams, each
-/// retried with the version the refusal reports until it lands.
-async fn writer(log: EventLog, w: u64) -> Vec<RecordedEvent> {
-    let mut acked = Vec::new();
-    for k in 0..10u64 {
-        let stream = format!("unit:u{}", (w + k) % 4);
-        let mut expected = 0;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            assert!(attempts < 10_000, "writer {w} makes no progress");
-            let req = request(
-                &stream,
-                ExpectedVersion::Exactly(expected),
-                vec![event(&stream, w * 100 + k)],
-            );
-            match log.append(req).await {
-                Ok(AppendOutcome::Appended(evs)) => {
-                    acked.extend(evs);
-                    break;
-                }
-                Err(AppendError::WrongExpectedVersion { actual, .. }) => {
-                    expected = actual.unwrap_or(0);
-                }
-                other => panic!("writer {w}: {other:?}"),
-            }
-        }
-    }
-    acked
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_write_one_chain() {
     let Some(db) = pg::fresh("two_processes_write_one_chain").await else {
@@ -143,7 +112,7 @@ async fn two_processes_write_one_chain() {
     let mut tasks = Vec::new();
     for w in 0..60u64 {
         let log = if w % 2 == 0 { a.clone() } else { b.clone() };
-        tasks.push(tokio::spawn(writer(log, w)));
+        tasks.push(tokio::spawn(scenarios::retrying_writer(log, w)));
     }
     let mut acked = Vec::new();
     for task in tasks {

@@ -217,3 +217,34 @@ pub async fn nul_is_refused_per_request(log: &EventLog) {
     );
     assert_eq!(log.head().await.unwrap(), 1);
 }
+
+/// One writer task of a "process": 10 appends to overlapping streams, each
+/// retried with the version the refusal reports until it lands.
+pub async fn retrying_writer(log: EventLog, w: u64) -> Vec<RecordedEvent> {
+    let mut acked = Vec::new();
+    for k in 0..10u64 {
+        let stream = format!("unit:u{}", (w + k) % 4);
+        let mut expected = 0;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            assert!(attempts < 10_000, "writer {w} makes no progress");
+            let req = request(
+                &stream,
+                ExpectedVersion::Exactly(expected),
+                vec![event(&stream, w * 100 + k)],
+            );
+            match log.append(req).await {
+                Ok(AppendOutcome::Appended(evs)) => {
+                    acked.extend(evs);
+                    break;
+                }
+                Err(AppendError::WrongExpectedVersion { actual, .. }) => {
+                    expected = actual.unwrap_or(0);
+                }
+                other => panic!("writer {w}: {other:?}"),
+            }
+        }
+    }
+    acked
+}
