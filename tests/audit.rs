@@ -1,10 +1,13 @@
 //! `tollgate audit verify` from a data dir, a server and an export, and
 //! its failure, naming the position, when the stored log is tampered with.
 
+// A failed expectation in a test is the test failing: panics are the point.
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 
 use helpers::*;
-use sqlx::Connection;
+use sqlx::{Connection, Executor};
 
 async fn populated() -> TestApp {
     let app = spawn_app().await;
@@ -19,117 +22,61 @@ async fn populated() -> TestApp {
 async fn verify_accepts_an_intact_log_from_every_source() {
     let app = populated().await;
     let from_server = app.cli(&app.reader, &["audit", "verify"]);
-    assert!(
-        from_server.status.success(),
-        "{}",
-        String::from_utf8_lossy(&from_server.stderr)
-    );
+    assert!(from_server.status.success(), "{}", String::from_utf8_lossy(&from_server.stderr));
     assert!(String::from_utf8_lossy(&from_server.stdout).contains("7 events verified"));
 
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("log.ndjson");
     let keys = dir.path().join("keys.json");
-    let out = app.cli(
-        &app.reader,
-        &["audit", "export", "--file", export.to_str().unwrap()],
-    );
+    let out = app.cli(&app.reader, &["audit", "export", "--file", export.to_str().unwrap()]);
     assert!(out.status.success());
-    let jwks = app
-        .http
-        .get(format!("{}/v1/keys", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jwks = app.http.get(format!("{}/v1/keys", app.url)).send().await.unwrap().text().await.unwrap();
     std::fs::write(&keys, jwks).unwrap();
-    let from_file = app.cli(
-        "",
-        &[
-            "audit",
-            "verify",
-            "--file",
-            export.to_str().unwrap(),
-            "--public-key",
-            keys.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        from_file.status.success(),
-        "{}",
-        String::from_utf8_lossy(&from_file.stderr)
-    );
+    let from_file =
+        app.cli("", &["audit", "verify", "--file", export.to_str().unwrap(), "--public-key", keys.to_str().unwrap()]);
+    assert!(from_file.status.success(), "{}", String::from_utf8_lossy(&from_file.stderr));
 
-    let data_dir = app.stop().await;
-    let out = std::process::Command::new(BIN)
-        .args(["audit", "verify", "--data-dir"])
-        .arg(data_dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stopped = app.stop().await;
+    let out = stopped.verify();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // An export edited by one byte fails, naming the position.
-    let text =
-        std::fs::read_to_string(&export)
-            .unwrap()
-            .replacen("\"unit-tests\"", "\"unit-tezts\"", 1);
+    let text = std::fs::read_to_string(&export).unwrap().replacen("\"unit-tests\"", "\"unit-tezts\"", 1);
     std::fs::write(&export, text).unwrap();
     let out = std::process::Command::new(BIN)
-        .args([
-            "audit",
-            "verify",
-            "--file",
-            export.to_str().unwrap(),
-            "--public-key",
-            keys.to_str().unwrap(),
-        ])
+        .args(["audit", "verify", "--file", export.to_str().unwrap(), "--public-key", keys.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("position 2"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("position 2"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+const TAMPER: &str = "UPDATE events SET data = replace(data, 'true', 'fals') WHERE position = 5";
 
 #[tokio::test]
 async fn a_changed_byte_in_the_stored_log_fails_verify_naming_the_position() {
     let app = populated().await;
-    let data_dir = app.stop().await;
-    let db = data_dir.path().join("tollgate.db");
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    // The triggers refuse the edit...
-    let refused =
-        sqlx::query("UPDATE events SET data = replace(data, 'true', 'fals') WHERE position = 5")
-            .execute(&mut conn)
-            .await;
-    assert!(refused.is_err());
-    // ...so an attacker drops them first.
-    sqlx::query("DROP TRIGGER events_no_update")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let changed =
-        sqlx::query("UPDATE events SET data = replace(data, 'true', 'fals') WHERE position = 5")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    assert_eq!(changed.rows_affected(), 1);
-    conn.close().await.unwrap();
-
-    let out = std::process::Command::new(BIN)
-        .args(["audit", "verify", "--data-dir"])
-        .arg(data_dir.path())
-        .output()
-        .unwrap();
+    let stopped = app.stop().await;
+    match &stopped.database_url {
+        None => {
+            let db = stopped.data_dir.path().join("tollgate.db");
+            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+            // The triggers refuse the edit...
+            assert!(conn.execute(TAMPER).await.is_err());
+            // ...so an attacker drops them first.
+            conn.execute("DROP TRIGGER events_no_update").await.unwrap();
+            assert_eq!(conn.execute(TAMPER).await.unwrap().rows_affected(), 1);
+            conn.close().await.unwrap();
+        }
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            assert!(conn.execute(TAMPER).await.is_err());
+            conn.execute("ALTER TABLE events DISABLE TRIGGER USER").await.unwrap();
+            assert_eq!(conn.execute(TAMPER).await.unwrap().rows_affected(), 1);
+            conn.close().await.unwrap();
+        }
+    }
+    let out = stopped.verify();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("position 5"), "{stderr}");

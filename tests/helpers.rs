@@ -18,6 +18,9 @@ pub const UNIT: &str = "openssl@3.0.13-1/x86_64/rpm";
 pub struct TestApp {
     pub url: String,
     pub data_dir: TempDir,
+    /// The PostgreSQL database of this test, when the suite runs on
+    /// PostgreSQL (`TOLLGATE_TEST_BACKEND=postgres`); SQLite otherwise.
+    pub database_url: Option<String>,
     pub admin: String,
     pub submitter: String,
     pub reader: String,
@@ -27,27 +30,46 @@ pub struct TestApp {
 
 pub async fn spawn_app() -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let (child, url) = start(data_dir.path()).await;
+    let database_url = match std::env::var("TOLLGATE_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Some(fresh_database().await),
+        Ok("sqlite") | Err(_) => None,
+        Ok(other) => panic!("TOLLGATE_TEST_BACKEND must be sqlite or postgres, not {other}"),
+    };
+    let (child, url) = start(data_dir.path(), database_url.as_deref()).await;
     let admin = mint(data_dir.path(), "alice", "admin");
     let submitter = mint(data_dir.path(), "ci-build", "submitter");
     let reader = mint(data_dir.path(), "auditor", "reader");
-    TestApp {
-        url,
-        data_dir,
-        admin,
-        submitter,
-        reader,
-        http: reqwest::Client::new(),
-        child,
+    TestApp { url, data_dir, database_url, admin, submitter, reader, http: reqwest::Client::new(), child }
+}
+
+/// The PostgreSQL server the test script started, if any.
+pub fn postgres_server() -> Option<String> {
+    let url = std::env::var("TOLLGATE_TEST_DATABASE_URL").ok();
+    if url.is_none() && std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI must run the tests with PostgreSQL: use scripts/test");
     }
+    url
+}
+
+/// A new, empty database on the test server, named for this test alone.
+pub async fn fresh_database() -> String {
+    use sqlx::Connection;
+    let server = postgres_server().expect("TOLLGATE_TEST_DATABASE_URL must be set for PostgreSQL tests");
+    let name = format!("tollgate_it_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let mut conn = sqlx::PgConnection::connect(&server).await.expect("connect to the test server");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+    let (base, _) = server.rsplit_once('/').expect("a database URL");
+    format!("{base}/{name}")
 }
 
 /// Starts `tollgate serve` on port 0 and reads the address it printed.
-pub async fn start(data_dir: &Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--data-dir"])
-        .arg(data_dir)
-        .args(["--listen", "127.0.0.1:0"])
+pub async fn start(data_dir: &Path, database_url: Option<&str>) -> (Child, String) {
+    let mut command = Command::new(BIN);
+    command.args(["serve", "--data-dir"]).arg(data_dir).args(["--listen", "127.0.0.1:0"]);
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    let mut child = command
         .env("TOLLGATE_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -61,10 +83,7 @@ pub async fn start(data_dir: &Path) -> (Child, String) {
         .expect("server started in time")
         .expect("read stdout")
         .expect("a line on stdout");
-    let url = line
-        .strip_prefix("tollgate listening on ")
-        .expect("listening line")
-        .to_owned();
+    let url = line.strip_prefix("tollgate listening on ").expect("listening line").to_owned();
     (child, url)
 }
 
@@ -75,37 +94,21 @@ pub fn mint(data_dir: &Path, subject: &str, role: &str) -> String {
         .args(["--subject", subject, "--role", role])
         .output()
         .expect("run token mint");
-    assert!(
-        out.status.success(),
-        "mint failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_owned()
+    assert!(out.status.success(), "mint failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf8").trim().to_owned()
 }
 
 impl TestApp {
     pub fn request(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
-        self.http
-            .request(method, format!("{}{}", self.url, path))
-            .bearer_auth(token)
+        self.http.request(method, format!("{}{}", self.url, path)).bearer_auth(token)
     }
 
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.request(Method::POST, path, token)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.request(Method::POST, path, token).json(body).send().await.expect("request")
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Response {
-        self.request(Method::GET, path, token)
-            .send()
-            .await
-            .expect("request")
+        self.request(Method::GET, path, token).send().await.expect("request")
     }
 
     /// The whole log as the audit endpoint streams it.
@@ -118,26 +121,11 @@ impl TestApp {
     /// A gate `build` (compile, package), a gate `test` (unit-tests) and a
     /// stage `release` of both.
     pub async fn define_release(&self) {
-        for (gate, actions) in [
-            ("build", json!(["compile", "package"])),
-            ("test", json!(["unit-tests"])),
-        ] {
-            let r = self
-                .post(
-                    "/v1/gates",
-                    &self.admin,
-                    &json!({"name": gate, "required_actions": actions}),
-                )
-                .await;
+        for (gate, actions) in [("build", json!(["compile", "package"])), ("test", json!(["unit-tests"]))] {
+            let r = self.post("/v1/gates", &self.admin, &json!({"name": gate, "required_actions": actions})).await;
             assert_eq!(r.status(), 201, "define gate {gate}");
         }
-        let r = self
-            .post(
-                "/v1/stages",
-                &self.admin,
-                &json!({"name": "release", "gates": ["build", "test"]}),
-            )
-            .await;
+        let r = self.post("/v1/stages", &self.admin, &json!({"name": "release", "gates": ["build", "test"]})).await;
         assert_eq!(r.status(), 201, "define stage");
     }
 
@@ -162,19 +150,42 @@ impl TestApp {
         self.data_dir.path().to_owned()
     }
 
-    /// Stops the server and waits for it to exit.
-    pub async fn stop(mut self) -> TempDir {
+    /// Kills the server with SIGKILL, as a crash would, and starts it
+    /// again on the same data dir and database (on a new port).
+    pub async fn crash_and_restart(&mut self) {
+        self.child.kill().await.expect("kill -9 the server");
+        let (child, url) = start(self.data_dir.path(), self.database_url.as_deref()).await;
+        self.child = child;
+        self.url = url;
+    }
+
+    /// Stops the server and waits for it to exit; the data dir and the
+    /// database stay for inspection.
+    pub async fn stop(mut self) -> Stopped {
         let _ = self.child.kill().await;
-        self.data_dir
+        Stopped { data_dir: self.data_dir, database_url: self.database_url }
     }
 }
 
 /// The event type names of a command answer.
 pub fn event_types(answer: &Value) -> Vec<String> {
-    answer["events"]
-        .as_array()
-        .expect("events array")
-        .iter()
-        .map(|e| e.as_str().expect("string").to_owned())
-        .collect()
+    answer["events"].as_array().expect("events array").iter().map(|e| e.as_str().expect("string").to_owned()).collect()
+}
+
+/// What a stopped server leaves behind.
+pub struct Stopped {
+    pub data_dir: TempDir,
+    pub database_url: Option<String>,
+}
+
+impl Stopped {
+    /// `tollgate audit verify --data-dir` (with `--database-url` on PostgreSQL).
+    pub fn verify(&self) -> std::process::Output {
+        let mut command = std::process::Command::new(BIN);
+        command.args(["audit", "verify", "--data-dir"]).arg(self.data_dir.path());
+        if let Some(url) = &self.database_url {
+            command.args(["--database-url", url]);
+        }
+        command.output().expect("run audit verify")
+    }
 }

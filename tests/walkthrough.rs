@@ -1,6 +1,9 @@
 //! The five-minute walkthrough, over HTTP and through the CLI: receipts
 //! pass a stage, a revocation invalidates it, the log verifies.
 
+// A failed expectation in a test is the test failing: panics are the point.
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 
 use helpers::*;
@@ -11,69 +14,35 @@ async fn receipts_pass_a_stage_and_a_revocation_invalidates_it() {
     let app = spawn_app().await;
     app.define_release().await;
 
-    assert_eq!(
-        event_types(&app.submit("build", "compile", true).await),
-        ["ReceiptSubmitted"]
-    );
-    assert_eq!(
-        event_types(&app.submit("build", "package", true).await),
-        ["ReceiptSubmitted", "GatePassed"]
-    );
+    assert_eq!(event_types(&app.submit("build", "compile", true).await), ["ReceiptSubmitted"]);
+    assert_eq!(event_types(&app.submit("build", "package", true).await), ["ReceiptSubmitted", "GatePassed"]);
     let last = app.submit("test", "unit-tests", true).await;
-    assert_eq!(
-        event_types(&last),
-        ["ReceiptSubmitted", "GatePassed", "StagePassed"]
-    );
+    assert_eq!(event_types(&last), ["ReceiptSubmitted", "GatePassed", "StagePassed"]);
     assert_eq!(last["unit_key"], UNIT);
     assert_eq!(last["hash"].as_str().map(str::len), Some(64));
 
     let key = "openssl%403.0.13-1%2Fx86_64%2Frpm";
-    let view: Value = app
-        .get(&format!("/v1/units/{key}"), &app.reader)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let view: Value = app.get(&format!("/v1/units/{key}"), &app.reader).await.json().await.unwrap();
     assert_eq!(view["stages"][0]["stage"], "release");
     assert_eq!(view["stages"][0]["passed"], true);
 
     let id = last["id"].as_str().unwrap();
     let revoked = app
-        .post(
-            &format!("/v1/receipts/{id}/revoke"),
-            &app.admin,
-            &json!({"reason": "runner was misconfigured"}),
-        )
+        .post(&format!("/v1/receipts/{id}/revoke"), &app.admin, &json!({"reason": "runner was misconfigured"}))
         .await;
     assert_eq!(revoked.status(), 200);
     let revoked: Value = revoked.json().await.unwrap();
-    assert_eq!(
-        event_types(&revoked),
-        ["ReceiptRevoked", "GateInvalidated", "StageInvalidated"]
-    );
+    assert_eq!(event_types(&revoked), ["ReceiptRevoked", "GateInvalidated", "StageInvalidated"]);
 
-    let view: Value = app
-        .get(&format!("/v1/units/{key}"), &app.reader)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let view: Value = app.get(&format!("/v1/units/{key}"), &app.reader).await.json().await.unwrap();
     assert_eq!(view["stages"][0]["passed"], false);
-    assert_eq!(
-        view["stages"][0]["reason"],
-        "gate test has not passed: action unit-tests has no receipt"
-    );
+    assert_eq!(view["stages"][0]["reason"], "gate test has not passed: action unit-tests has no receipt");
 
     // Nothing is deleted: the StagePassed stays in the log beside its invalidation.
     let log = app.audit_log().await;
     let types: Vec<String> = log
         .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["event_type"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event_type"].as_str().unwrap().to_owned())
         .collect();
     assert!(types.contains(&"StagePassed".to_owned()));
     assert_eq!(types.last().map(String::as_str), Some("StageInvalidated"));
@@ -84,23 +53,13 @@ async fn the_cli_walkthrough_runs_as_the_readme_shows() {
     let app = spawn_app().await;
     let ok = |args: &[&str]| {
         let out = app.cli(&app.admin, args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
-    ok(&[
-        "gate", "define", "build", "--action", "compile", "--action", "package",
-    ]);
+    ok(&["gate", "define", "build", "--action", "compile", "--action", "package"]);
     ok(&["gate", "define", "test", "--action", "unit-tests"]);
-    ok(&[
-        "stage", "define", "release", "--gate", "build", "--gate", "test",
-    ]);
-    ok(&[
-        "receipt", "submit", "--unit", UNIT, "--gate", "build", "--action", "compile", "--pass",
-    ]);
+    ok(&["stage", "define", "release", "--gate", "build", "--gate", "test"]);
+    ok(&["receipt", "submit", "--unit", UNIT, "--gate", "build", "--action", "compile", "--pass"]);
     ok(&[
         "receipt",
         "submit",
@@ -161,10 +120,7 @@ async fn a_cloudevent_carries_a_receipt() {
     assert_eq!(answer["unit_key"], UNIT);
     let log = app.audit_log().await;
     let receipt: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
-    assert_eq!(
-        receipt["data"]["cloudevent"]["source"],
-        "https://ci.example/jobs/7"
-    );
+    assert_eq!(receipt["data"]["cloudevent"]["source"], "https://ci.example/jobs/7");
     assert_eq!(receipt["data"]["producer"], "ci-build");
 }
 
@@ -172,59 +128,25 @@ async fn a_cloudevent_carries_a_receipt() {
 async fn disabled_gates_do_not_hold_a_stage_back() {
     let app = spawn_app().await;
     app.define_release().await;
-    let r = app
-        .post(
-            "/v1/gates/test/disable",
-            &app.admin,
-            &json!({"reason": "suite is being rewritten"}),
-        )
-        .await;
+    let r = app.post("/v1/gates/test/disable", &app.admin, &json!({"reason": "suite is being rewritten"})).await;
     assert_eq!(r.status(), 201);
     app.submit("build", "compile", true).await;
     let answer = app.submit("build", "package", true).await;
-    assert_eq!(
-        event_types(&answer),
-        ["ReceiptSubmitted", "GatePassed", "StagePassed"]
-    );
+    assert_eq!(event_types(&answer), ["ReceiptSubmitted", "GatePassed", "StagePassed"]);
     // Disabling again changes nothing and says so.
-    let again = app
-        .post("/v1/gates/test/disable", &app.admin, &json!({}))
-        .await;
+    let again = app.post("/v1/gates/test/disable", &app.admin, &json!({})).await;
     assert_eq!(again.status(), 200);
 }
 
 #[tokio::test]
 async fn health_and_keys_need_no_token_and_everything_else_does() {
     let app = spawn_app().await;
-    let health = app
-        .http
-        .get(format!("{}/healthz", app.url))
-        .send()
-        .await
-        .unwrap();
+    let health = app.http.get(format!("{}/healthz", app.url)).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let keys: Value = app
-        .http
-        .get(format!("{}/v1/keys", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: Value = app.http.get(format!("{}/v1/keys", app.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(keys["keys"][0]["crv"], "Ed25519");
-    for path in [
-        "/v1/gates",
-        "/v1/stages",
-        "/v1/audit/events",
-        "/v1/units/a%401-1%2Fx%2Frpm",
-    ] {
-        let r = app
-            .http
-            .get(format!("{}{path}", app.url))
-            .send()
-            .await
-            .unwrap();
+    for path in ["/v1/gates", "/v1/stages", "/v1/audit/events", "/v1/units/a%401-1%2Fx%2Frpm"] {
+        let r = app.http.get(format!("{}{path}", app.url)).send().await.unwrap();
         assert_eq!(r.status(), 401, "{path}");
     }
 }

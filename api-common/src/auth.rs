@@ -47,18 +47,11 @@ where
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'".into())
-            })?;
+            .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'".into()))?;
         let validator = Arc::<TokenValidator>::from_ref(state);
-        let principal = validator
-            .validate(token)
-            .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+        let principal = validator.validate(token).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
         tracing::Span::current().record("principal", principal.subject.as_str());
         Ok(Authenticated(principal))
     }

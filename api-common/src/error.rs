@@ -14,10 +14,7 @@ pub struct FieldError {
 
 impl From<InvalidField> for FieldError {
     fn from(e: InvalidField) -> Self {
-        FieldError {
-            field: e.field,
-            rule: e.rule,
-        }
+        FieldError { field: e.field, rule: e.rule }
     }
 }
 
@@ -32,10 +29,7 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     /// A domain rule refused the command (422).
     #[error("{detail}")]
-    Domain {
-        detail: String,
-        field: Option<String>,
-    },
+    Domain { detail: String, field: Option<String> },
     #[error("{0}")]
     NotFound(String),
     /// The state changed under the request (409).
@@ -58,10 +52,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
-        ApiError::Validation(vec![FieldError {
-            field: field.into(),
-            rule: rule.into(),
-        }])
+        ApiError::Validation(vec![FieldError { field: field.into(), rule: rule.into() }])
     }
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
@@ -120,24 +111,16 @@ impl IntoResponse for ApiError {
         let single;
         let errors: &[FieldError] = match &self {
             ApiError::Validation(errors) => errors,
-            ApiError::Domain {
-                field: Some(field),
-                detail,
-            } => {
-                single = [FieldError {
-                    field: field.clone(),
-                    rule: detail.clone(),
-                }];
+            ApiError::Domain { field: Some(field), detail } => {
+                single = [FieldError { field: field.clone(), rule: detail.clone() }];
                 &single
             }
             _ => &[],
         };
         let detail = match &self {
-            ApiError::Validation(errors) => errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.rule))
-                .collect::<Vec<_>>()
-                .join("; "),
+            ApiError::Validation(errors) => {
+                errors.iter().map(|e| format!("{}: {}", e.field, e.rule)).collect::<Vec<_>>().join("; ")
+            }
             other => other.to_string(),
         };
         let problem = Problem {
@@ -149,14 +132,9 @@ impl IntoResponse for ApiError {
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -64,18 +64,14 @@ impl Schemas {
         let resource = Resource::from_contents(defs).map_err(|e| BadSchema(e.to_string()))?;
         let mut bodies = HashMap::new();
         for kind in SchemaKind::ALL {
-            let schema: Value = serde_json::from_str(kind.source())
-                .map_err(|e| BadSchema(format!("{kind:?}: {e}")))?;
+            let schema: Value = serde_json::from_str(kind.source()).map_err(|e| BadSchema(format!("{kind:?}: {e}")))?;
             let validator = jsonschema::options()
                 .with_resource("urn:tollgate:schema:defs:v1", resource.clone())
                 .build(&schema)
                 .map_err(|e| BadSchema(format!("{kind:?}: {e}")))?;
             bodies.insert(kind, validator);
         }
-        Ok(Self {
-            bodies,
-            custom: Mutex::new(HashMap::new()),
-        })
+        Ok(Self { bodies, custom: Mutex::new(HashMap::new()) })
     }
 
     /// Checks a request body; the error names every failing field.
@@ -86,21 +82,16 @@ impl Schemas {
     /// Checks a value found at `prefix` inside the body (e.g. a CloudEvent's
     /// `/data`), so that errors name the field as the caller sent it.
     pub fn check_at(&self, kind: SchemaKind, value: &Value, prefix: &str) -> Result<(), ApiError> {
-        let validator = self
-            .bodies
-            .get(&kind)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("schema {kind:?} not loaded")))?;
+        let validator =
+            self.bodies.get(&kind).ok_or_else(|| ApiError::internal(anyhow::anyhow!("schema {kind:?} not loaded")))?;
         collect(validator, value, prefix)
     }
 
     /// Checks that a gate's custom schema compiles (on definition).
     pub fn check_custom_schema(&self, schema: &Value) -> Result<(), ApiError> {
-        self.custom_validator(schema).map(|_| ()).map_err(|e| {
-            ApiError::invalid(
-                "/custom_schema",
-                format!("must be a valid JSON Schema: {e}"),
-            )
-        })
+        self.custom_validator(schema)
+            .map(|_| ())
+            .map_err(|e| ApiError::invalid("/custom_schema", format!("must be a valid JSON Schema: {e}")))
     }
 
     /// Checks a receipt's custom section against its gate's schema.
@@ -111,28 +102,20 @@ impl Schemas {
 
     fn custom_validator(&self, schema: &Value) -> Result<Arc<Validator>, BadSchema> {
         let key = schema.to_string();
-        let mut cache = self
-            .custom
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = self.custom.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(v) = cache.get(&key) {
             return Ok(v.clone());
         }
         // Gate schemas are self-contained: no remote or file references are
         // resolved (this build of jsonschema has no retriever for them).
-        let validator =
-            Arc::new(jsonschema::validator_for(schema).map_err(|e| BadSchema(e.to_string()))?);
+        let validator = Arc::new(jsonschema::validator_for(schema).map_err(|e| BadSchema(e.to_string()))?);
         cache.insert(key, validator.clone());
         Ok(validator)
     }
 }
 
 fn collect(validator: &Validator, value: &Value, prefix: &str) -> Result<(), ApiError> {
-    let errors: Vec<FieldError> = validator
-        .iter_errors(value)
-        .take(20)
-        .map(|e| field_error(&e, prefix))
-        .collect();
+    let errors: Vec<FieldError> = validator.iter_errors(value).take(20).map(|e| field_error(&e, prefix)).collect();
     if errors.is_empty() {
         Ok(())
     } else {
@@ -149,11 +132,7 @@ fn field_error(e: &ValidationError<'_>, prefix: &str) -> FieldError {
             rule: "is required".into(),
         },
         _ => FieldError {
-            field: if path.is_empty() && prefix.is_empty() {
-                "/".into()
-            } else {
-                format!("{prefix}{path}")
-            },
+            field: if path.is_empty() && prefix.is_empty() { "/".into() } else { format!("{prefix}{path}") },
             rule: e.to_string(),
         },
     }

@@ -18,23 +18,12 @@ pub struct LocalIssuer {
 
 impl LocalIssuer {
     pub fn new(key: &SigningKey, key_id: &str) -> Result<Self, AuthError> {
-        let der = key
-            .to_pkcs8_der()
-            .map_err(|e| AuthError::Key(e.to_string()))?;
-        Ok(Self {
-            key_id: key_id.to_owned(),
-            encoding: EncodingKey::from_ed_der(der.as_bytes()),
-        })
+        let der = key.to_pkcs8_der().map_err(|e| AuthError::Key(e.to_string()))?;
+        Ok(Self { key_id: key_id.to_owned(), encoding: EncodingKey::from_ed_der(der.as_bytes()) })
     }
 
     /// A token for `subject` with `roles`, valid from `now` for `ttl`.
-    pub fn mint(
-        &self,
-        subject: &str,
-        roles: &[Role],
-        ttl: Duration,
-        now: OffsetDateTime,
-    ) -> Result<String, AuthError> {
+    pub fn mint(&self, subject: &str, roles: &[Role], ttl: Duration, now: OffsetDateTime) -> Result<String, AuthError> {
         let printable = !subject.chars().any(char::is_control);
         if subject.is_empty() || subject.chars().count() > 128 || !printable {
             return Err(AuthError::BadSubject);
@@ -49,7 +38,6 @@ impl LocalIssuer {
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.key_id.clone());
-        jsonwebtoken::encode(&header, &claims, &self.encoding)
-            .map_err(|e| AuthError::Key(e.to_string()))
+        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| AuthError::Key(e.to_string()))
     }
 }

@@ -39,23 +39,15 @@ impl TokenValidator {
         let entry = self
             .issuers
             .entry(issuer.to_owned())
-            .or_insert_with(|| Issuer {
-                algorithms: vec![Algorithm::EdDSA],
-                keys: HashMap::new(),
-            });
-        entry
-            .keys
-            .insert(key_id.to_owned(), DecodingKey::from_ed_der(public));
+            .or_insert_with(|| Issuer { algorithms: vec![Algorithm::EdDSA], keys: HashMap::new() });
+        entry.keys.insert(key_id.to_owned(), DecodingKey::from_ed_der(public));
     }
 
     /// Checks signature, issuer, audience and expiry; answers who is calling.
     pub fn validate(&self, token: &str) -> Result<Principal, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         let unverified = unverified_issuer(token)?;
-        let issuer = self
-            .issuers
-            .get(&unverified)
-            .ok_or_else(|| AuthError::UnknownIssuer(unverified.clone()))?;
+        let issuer = self.issuers.get(&unverified).ok_or_else(|| AuthError::UnknownIssuer(unverified.clone()))?;
         if !issuer.algorithms.contains(&header.alg) {
             return Err(AuthError::AlgorithmNotAllowed);
         }
@@ -66,9 +58,7 @@ impl TokenValidator {
         validation.set_audience(&[AUDIENCE]);
         validation.set_issuer(&[&unverified]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e
-            .kind()
-        {
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => AuthError::Expired,
             other => AuthError::Invalid(format!("{other:?}")),
         })?;
@@ -78,11 +68,7 @@ impl TokenValidator {
             subject: claims.sub,
             // Unknown role names grant nothing rather than failing the token:
             // an issuer may carry roles meant for other services.
-            roles: claims
-                .roles
-                .iter()
-                .filter_map(|r| r.parse::<Role>().ok())
-                .collect(),
+            roles: claims.roles.iter().filter_map(|r| r.parse::<Role>().ok()).collect(),
         })
     }
 }
@@ -92,16 +78,12 @@ impl TokenValidator {
 fn unverified_issuer(token: &str) -> Result<String, AuthError> {
     use base64::Engine;
     let payload = token.split('.').nth(1).ok_or(AuthError::Malformed)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .map_err(|_| AuthError::Malformed)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).map_err(|_| AuthError::Malformed)?;
     #[derive(Deserialize)]
     struct Iss {
         iss: String,
     }
-    serde_json::from_slice::<Iss>(&bytes)
-        .map(|i| i.iss)
-        .map_err(|_| AuthError::Malformed)
+    serde_json::from_slice::<Iss>(&bytes).map(|i| i.iss).map_err(|_| AuthError::Malformed)
 }
 
 #[cfg(test)]
@@ -122,14 +104,7 @@ mod tests {
     #[test]
     fn minted_tokens_validate_with_roles() {
         let (issuer, validator) = setup();
-        let token = issuer
-            .mint(
-                "ci",
-                &[Role::Submitter],
-                Duration::hours(1),
-                OffsetDateTime::now_utc(),
-            )
-            .unwrap();
+        let token = issuer.mint("ci", &[Role::Submitter], Duration::hours(1), OffsetDateTime::now_utc()).unwrap();
         let p = validator.validate(&token).unwrap();
         assert_eq!(p.subject, "ci");
         assert!(p.has(Role::Submitter));
@@ -140,24 +115,12 @@ mod tests {
     fn expired_foreign_and_tampered_tokens_fail() {
         let (issuer, validator) = setup();
         let old = OffsetDateTime::now_utc() - Duration::days(2);
-        let expired = issuer
-            .mint("ci", &[Role::Admin], Duration::hours(1), old)
-            .unwrap();
+        let expired = issuer.mint("ci", &[Role::Admin], Duration::hours(1), old).unwrap();
         assert_eq!(validator.validate(&expired), Err(AuthError::Expired));
 
         let other = LocalIssuer::new(&SigningKey::from_bytes(&[9u8; 32]), "k1").unwrap();
-        let forged = other
-            .mint(
-                "ci",
-                &[Role::Admin],
-                Duration::hours(1),
-                OffsetDateTime::now_utc(),
-            )
-            .unwrap();
-        assert!(matches!(
-            validator.validate(&forged),
-            Err(AuthError::Invalid(_))
-        ));
+        let forged = other.mint("ci", &[Role::Admin], Duration::hours(1), OffsetDateTime::now_utc()).unwrap();
+        assert!(matches!(validator.validate(&forged), Err(AuthError::Invalid(_))));
 
         assert_eq!(validator.validate("not.a.token"), Err(AuthError::Malformed));
     }
@@ -166,9 +129,6 @@ mod tests {
     fn subjects_are_checked() {
         let (issuer, _) = setup();
         let now = OffsetDateTime::now_utc();
-        assert_eq!(
-            issuer.mint("", &[], Duration::hours(1), now),
-            Err(AuthError::BadSubject)
-        );
+        assert_eq!(issuer.mint("", &[], Duration::hours(1), now), Err(AuthError::BadSubject));
     }
 }

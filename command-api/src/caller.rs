@@ -22,29 +22,17 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let traceparent = header("traceparent")
-            .filter(|t| valid_traceparent(t))
-            .map(str::to_owned);
+        let traceparent = header("traceparent").filter(|t| valid_traceparent(t)).map(str::to_owned);
         let idempotency_key = match header("idempotency-key") {
             None => None,
             Some(k) if valid_key(k) => Some(k.to_owned()),
-            Some(_) => {
-                return Err(idempotency_error(
-                    "must be 1 to 255 visible ASCII characters",
-                ))
-            }
+            Some(_) => return Err(idempotency_error("must be 1 to 255 visible ASCII characters")),
         };
         if parts.headers.contains_key("idempotency-key") && idempotency_key.is_none() {
-            return Err(idempotency_error(
-                "must be 1 to 255 visible ASCII characters",
-            ));
+            return Err(idempotency_error("must be 1 to 255 visible ASCII characters"));
         }
         Ok(RequestContext {
-            request_id: parts
-                .extensions
-                .get::<RequestId>()
-                .map(|r| r.0.clone())
-                .unwrap_or_default(),
+            request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default(),
             traceparent,
             idempotency_key,
         })
@@ -76,9 +64,5 @@ fn valid_key(key: &str) -> bool {
 fn valid_traceparent(tp: &str) -> bool {
     let parts: Vec<&str> = tp.split('-').collect();
     let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-    parts.len() == 4
-        && hex(parts[0], 2)
-        && hex(parts[1], 32)
-        && hex(parts[2], 16)
-        && hex(parts[3], 2)
+    parts.len() == 4 && hex(parts[0], 2) && hex(parts[1], 32) && hex(parts[2], 16) && hex(parts[3], 2)
 }

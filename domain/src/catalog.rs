@@ -64,14 +64,7 @@ impl Catalog {
     /// In-place form of [`Catalog::evolve`], for long-lived catalogs.
     pub fn apply(&mut self, event: &Event) {
         match event {
-            Event::GateDefined {
-                gate,
-                required_actions,
-                mode,
-                custom_schema,
-                owner,
-                description,
-            } => {
+            Event::GateDefined { gate, required_actions, mode, custom_schema, owner, description } => {
                 // A redefinition keeps the gate's enabled state: disabling is a
                 // separate, deliberate act.
                 let enabled = self.gates.get(gate).is_none_or(|g| g.enabled);
@@ -90,11 +83,7 @@ impl Catalog {
             }
             Event::GateDisabled { gate, .. } => self.set_gate_enabled(gate, false),
             Event::GateEnabled { gate } => self.set_gate_enabled(gate, true),
-            Event::StageDefined {
-                stage,
-                gates,
-                description,
-            } => {
+            Event::StageDefined { stage, gates, description } => {
                 let enabled = self.stages.get(stage).is_none_or(|s| s.enabled);
                 self.stages.insert(
                     stage.clone(),

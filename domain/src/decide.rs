@@ -69,14 +69,7 @@ pub enum CatalogError {
 /// disabling what is already disabled, appends nothing.
 pub fn decide_catalog(cmd: &CatalogCommand, catalog: &Catalog) -> Result<Vec<Event>, CatalogError> {
     match cmd {
-        CatalogCommand::DefineGate {
-            gate,
-            required_actions,
-            mode,
-            custom_schema,
-            owner,
-            description,
-        } => {
+        CatalogCommand::DefineGate { gate, required_actions, mode, custom_schema, owner, description } => {
             if let Some(dup) = first_duplicate(required_actions) {
                 return Err(CatalogError::DuplicateAction(dup.clone()));
             }
@@ -102,11 +95,7 @@ pub fn decide_catalog(cmd: &CatalogCommand, catalog: &Catalog) -> Result<Vec<Eve
                 }]
             })
         }
-        CatalogCommand::DefineStage {
-            stage,
-            gates,
-            description,
-        } => {
+        CatalogCommand::DefineStage { stage, gates, description } => {
             if gates.is_empty() {
                 return Err(CatalogError::NoGates);
             }
@@ -117,9 +106,7 @@ pub fn decide_catalog(cmd: &CatalogCommand, catalog: &Catalog) -> Result<Vec<Eve
                 return Err(CatalogError::UnknownGate(missing.clone()));
             }
             check_text("description", description)?;
-            let unchanged = catalog
-                .stage(stage)
-                .is_some_and(|s| s.gates == *gates && s.description == *description);
+            let unchanged = catalog.stage(stage).is_some_and(|s| s.gates == *gates && s.description == *description);
             Ok(if unchanged {
                 vec![]
             } else {
@@ -132,53 +119,29 @@ pub fn decide_catalog(cmd: &CatalogCommand, catalog: &Catalog) -> Result<Vec<Eve
         }
         CatalogCommand::DisableGate { gate, reason } => {
             check_text("reason", reason)?;
-            let def = catalog
-                .gate(gate)
-                .ok_or_else(|| CatalogError::UnknownGate(gate.clone()))?;
+            let def = catalog.gate(gate).ok_or_else(|| CatalogError::UnknownGate(gate.clone()))?;
             Ok(if def.enabled {
-                vec![Event::GateDisabled {
-                    gate: gate.clone(),
-                    reason: reason.clone(),
-                }]
+                vec![Event::GateDisabled { gate: gate.clone(), reason: reason.clone() }]
             } else {
                 vec![]
             })
         }
         CatalogCommand::EnableGate { gate } => {
-            let def = catalog
-                .gate(gate)
-                .ok_or_else(|| CatalogError::UnknownGate(gate.clone()))?;
-            Ok(if def.enabled {
-                vec![]
-            } else {
-                vec![Event::GateEnabled { gate: gate.clone() }]
-            })
+            let def = catalog.gate(gate).ok_or_else(|| CatalogError::UnknownGate(gate.clone()))?;
+            Ok(if def.enabled { vec![] } else { vec![Event::GateEnabled { gate: gate.clone() }] })
         }
         CatalogCommand::DisableStage { stage, reason } => {
             check_text("reason", reason)?;
-            let def = catalog
-                .stage(stage)
-                .ok_or_else(|| CatalogError::UnknownStage(stage.clone()))?;
+            let def = catalog.stage(stage).ok_or_else(|| CatalogError::UnknownStage(stage.clone()))?;
             Ok(if def.enabled {
-                vec![Event::StageDisabled {
-                    stage: stage.clone(),
-                    reason: reason.clone(),
-                }]
+                vec![Event::StageDisabled { stage: stage.clone(), reason: reason.clone() }]
             } else {
                 vec![]
             })
         }
         CatalogCommand::EnableStage { stage } => {
-            let def = catalog
-                .stage(stage)
-                .ok_or_else(|| CatalogError::UnknownStage(stage.clone()))?;
-            Ok(if def.enabled {
-                vec![]
-            } else {
-                vec![Event::StageEnabled {
-                    stage: stage.clone(),
-                }]
-            })
+            let def = catalog.stage(stage).ok_or_else(|| CatalogError::UnknownStage(stage.clone()))?;
+            Ok(if def.enabled { vec![] } else { vec![Event::StageEnabled { stage: stage.clone() }] })
         }
     }
 }
@@ -186,14 +149,8 @@ pub fn decide_catalog(cmd: &CatalogCommand, catalog: &Catalog) -> Result<Vec<Eve
 /// Commands on one unit: its consistency boundary.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UnitCommand {
-    Submit(Receipt),
-    Revoke {
-        receipt_id: Ulid,
-        unit_key: UnitKey,
-        reason: String,
-        revoked_by: String,
-        at: OffsetDateTime,
-    },
+    Submit(Box<Receipt>),
+    Revoke { receipt_id: Ulid, unit_key: UnitKey, reason: String, revoked_by: String, at: OffsetDateTime },
 }
 
 /// Why a receipt or revocation was refused.
@@ -216,18 +173,11 @@ pub enum ReceiptError {
 /// Decides a unit command against the unit's state and the catalog. A
 /// receipt or revocation is appended together with every gate and stage
 /// transition it causes, so they commit atomically.
-pub fn decide_unit(
-    cmd: &UnitCommand,
-    state: &UnitState,
-    catalog: &Catalog,
-) -> Result<Vec<Event>, ReceiptError> {
+pub fn decide_unit(cmd: &UnitCommand, state: &UnitState, catalog: &Catalog) -> Result<Vec<Event>, ReceiptError> {
     let first = match cmd {
         UnitCommand::Submit(receipt) => {
-            let gate = catalog
-                .gate(&receipt.gate)
-                .ok_or_else(|| ReceiptError::UnknownGate(receipt.gate.clone()))?;
-            if !gate.required_actions.is_empty() && !gate.required_actions.contains(&receipt.action)
-            {
+            let gate = catalog.gate(&receipt.gate).ok_or_else(|| ReceiptError::UnknownGate(receipt.gate.clone()))?;
+            if !gate.required_actions.is_empty() && !gate.required_actions.contains(&receipt.action) {
                 return Err(ReceiptError::ActionNotRequired {
                     gate: receipt.gate.clone(),
                     action: receipt.action.clone(),
@@ -238,19 +188,11 @@ pub fn decide_unit(
             }
             Event::ReceiptSubmitted(receipt.clone())
         }
-        UnitCommand::Revoke {
-            receipt_id,
-            unit_key,
-            reason,
-            revoked_by,
-            at,
-        } => {
+        UnitCommand::Revoke { receipt_id, unit_key, reason, revoked_by, at } => {
             if reason.trim().is_empty() || reason.chars().count() > MAX_TEXT {
                 return Err(ReceiptError::BadReason);
             }
-            let record = state
-                .receipt(receipt_id)
-                .ok_or(ReceiptError::ReceiptNotFound(*receipt_id))?;
+            let record = state.receipt(receipt_id).ok_or(ReceiptError::ReceiptNotFound(*receipt_id))?;
             if record.revoked.is_some() {
                 return Err(ReceiptError::AlreadyRevoked(*receipt_id));
             }

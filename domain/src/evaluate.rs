@@ -52,11 +52,7 @@ pub fn gate_status(gate: &GateDefinition, state: &UnitState) -> GateStatus {
         .into_iter()
         .map(|action| {
             let receipt = state.latest(&gate.name, action).cloned();
-            ActionStatus {
-                action: action.clone(),
-                satisfied: receipt.as_ref().is_some_and(|r| r.multipass),
-                receipt,
-            }
+            ActionStatus { action: action.clone(), satisfied: receipt.as_ref().is_some_and(|r| r.multipass), receipt }
         })
         .collect();
     let missing = actions.iter().find(|a| a.receipt.is_none());
@@ -64,20 +60,10 @@ pub fn gate_status(gate: &GateDefinition, state: &UnitState) -> GateStatus {
     let (passed, reason) = match (actions.is_empty(), missing, failing) {
         (true, _, _) => (false, "no receipts yet".to_owned()),
         (_, Some(a), _) => (false, format!("action {} has no receipt", a.action)),
-        (_, _, Some(a)) => (
-            false,
-            format!("latest receipt for action {} failed", a.action),
-        ),
+        (_, _, Some(a)) => (false, format!("latest receipt for action {} failed", a.action)),
         _ => (true, "every required action passed".to_owned()),
     };
-    GateStatus {
-        gate: gate.name.clone(),
-        passed,
-        mode: gate.mode,
-        enabled: gate.enabled,
-        actions,
-        reason,
-    }
+    GateStatus { gate: gate.name.clone(), passed, mode: gate.mode, enabled: gate.enabled, actions, reason }
 }
 
 /// Evaluates a stage: enabled, with at least one enabled enforcing gate,
@@ -86,32 +72,19 @@ pub fn gate_status(gate: &GateDefinition, state: &UnitState) -> GateStatus {
 pub fn stage_status(stage: &StageDefinition, catalog: &Catalog, state: &UnitState) -> StageStatus {
     let defs: Vec<&GateDefinition> = stage.gates.iter().filter_map(|g| catalog.gate(g)).collect();
     let gates: Vec<GateStatus> = defs.iter().map(|g| gate_status(g, state)).collect();
-    let blocking: Vec<&GateStatus> = defs
-        .iter()
-        .zip(&gates)
-        .filter(|(def, _)| def.blocks_stages())
-        .map(|(_, status)| status)
-        .collect();
+    let blocking: Vec<&GateStatus> =
+        defs.iter().zip(&gates).filter(|(def, _)| def.blocks_stages()).map(|(_, status)| status).collect();
     let first_failing = blocking.iter().find(|g| !g.passed);
     let (passed, reason) = if !stage.enabled {
         (false, "stage is disabled".to_owned())
     } else if blocking.is_empty() {
         (false, "stage has no enabled enforcing gate".to_owned())
     } else if let Some(g) = first_failing {
-        (
-            false,
-            format!("gate {} has not passed: {}", g.gate, g.reason),
-        )
+        (false, format!("gate {} has not passed: {}", g.gate, g.reason))
     } else {
         (true, "every enabled enforcing gate passed".to_owned())
     };
-    StageStatus {
-        stage: stage.name.clone(),
-        passed,
-        enabled: stage.enabled,
-        gates,
-        reason,
-    }
+    StageStatus { stage: stage.name.clone(), passed, enabled: stage.enabled, gates, reason }
 }
 
 /// The gate and stage events that follow from `state` (which already holds
@@ -125,49 +98,30 @@ pub fn transitions(unit_key: &UnitKey, catalog: &Catalog, state: &UnitState) -> 
             events.push(Event::GatePassed {
                 unit_key: unit_key.clone(),
                 gate: gate.name.clone(),
-                receipts: status
-                    .actions
-                    .iter()
-                    .filter_map(|a| a.receipt.as_ref().map(|r| r.id))
-                    .collect(),
+                receipts: status.actions.iter().filter_map(|a| a.receipt.as_ref().map(|r| r.id)).collect(),
             });
         } else if !status.passed && was {
-            events.push(Event::GateInvalidated {
-                unit_key: unit_key.clone(),
-                gate: gate.name.clone(),
-            });
+            events.push(Event::GateInvalidated { unit_key: unit_key.clone(), gate: gate.name.clone() });
         }
     }
     for stage in catalog.stages().filter(|s| s.enabled) {
         let status = stage_status(stage, catalog, state);
         let was = state.passed_stages.contains(&stage.name);
-        let enforced = || {
-            status
-                .gates
-                .iter()
-                .filter(|g| g.enabled && g.mode == GateMode::Enforcing)
-        };
+        let enforced = || status.gates.iter().filter(|g| g.enabled && g.mode == GateMode::Enforcing);
         if status.passed && !was {
             events.push(Event::StagePassed {
                 unit_key: unit_key.clone(),
                 stage: stage.name.clone(),
                 gates: enforced().map(|g| g.gate.clone()).collect(),
                 receipts: enforced()
-                    .flat_map(|g| {
-                        g.actions
-                            .iter()
-                            .filter_map(|a| a.receipt.as_ref().map(|r| r.id))
-                    })
+                    .flat_map(|g| g.actions.iter().filter_map(|a| a.receipt.as_ref().map(|r| r.id)))
                     .collect(),
             });
         } else if !status.passed && was {
             events.push(Event::StageInvalidated {
                 unit_key: unit_key.clone(),
                 stage: stage.name.clone(),
-                failing_gates: enforced()
-                    .filter(|g| !g.passed)
-                    .map(|g| g.gate.clone())
-                    .collect(),
+                failing_gates: enforced().filter(|g| !g.passed).map(|g| g.gate.clone()).collect(),
             });
         }
     }

@@ -93,7 +93,7 @@ pub enum Event {
     StageEnabled {
         stage: StageName,
     },
-    ReceiptSubmitted(Receipt),
+    ReceiptSubmitted(Box<Receipt>),
     ReceiptRevoked {
         receipt_id: Ulid,
         unit_key: UnitKey,
@@ -168,11 +168,7 @@ impl Event {
 
     /// Reads a stored event back; older schema versions are upcast here
     /// once there are any.
-    pub fn from_stored(
-        event_type: &str,
-        schema_version: u32,
-        data: &Value,
-    ) -> Result<Event, UnreadableEvent> {
+    pub fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Event, UnreadableEvent> {
         let tagged = serde_json::json!({ "type": event_type, "data": data });
         serde_json::from_value(tagged).map_err(|source| UnreadableEvent {
             event_type: event_type.to_owned(),
@@ -184,12 +180,12 @@ impl Event {
     /// The log stream the event belongs to.
     pub fn stream(&self) -> String {
         match self {
-            Event::GateDefined { gate, .. }
-            | Event::GateDisabled { gate, .. }
-            | Event::GateEnabled { gate } => format!("gate:{gate}"),
-            Event::StageDefined { stage, .. }
-            | Event::StageDisabled { stage, .. }
-            | Event::StageEnabled { stage } => format!("stage:{stage}"),
+            Event::GateDefined { gate, .. } | Event::GateDisabled { gate, .. } | Event::GateEnabled { gate } => {
+                format!("gate:{gate}")
+            }
+            Event::StageDefined { stage, .. } | Event::StageDisabled { stage, .. } | Event::StageEnabled { stage } => {
+                format!("stage:{stage}")
+            }
             Event::ReceiptSubmitted(r) => r.unit.key().stream(),
             Event::ReceiptRevoked { unit_key, .. }
             | Event::GatePassed { unit_key, .. }
@@ -206,15 +202,9 @@ mod tests {
 
     #[test]
     fn stored_form_round_trips() {
-        let event = Event::GateDisabled {
-            gate: GateName::parse("build").unwrap(),
-            reason: Some("flaky".into()),
-        };
+        let event = Event::GateDisabled { gate: GateName::parse("build").unwrap(), reason: Some("flaky".into()) };
         let data = event.data();
-        assert_eq!(
-            data,
-            serde_json::json!({"gate": "build", "reason": "flaky"})
-        );
+        assert_eq!(data, serde_json::json!({"gate": "build", "reason": "flaky"}));
         let back = Event::from_stored(event.type_name(), SCHEMA_VERSION, &data).unwrap();
         assert_eq!(back, event);
         assert_eq!(back.stream(), "gate:build");

@@ -16,10 +16,7 @@ pub struct InvalidField {
 
 impl InvalidField {
     pub fn new(field: impl Into<String>, rule: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            rule: rule.into(),
-        }
+        Self { field: field.into(), rule: rule.into() }
     }
 
     /// The same rule reported at another path, e.g. `/gate` as it appears
@@ -53,16 +50,10 @@ pub(crate) fn check_chars(
 ) -> Result<(), InvalidField> {
     let len = value.chars().count();
     if len == 0 || len > max {
-        return Err(InvalidField::new(
-            field,
-            format!("must be 1 to {max} characters"),
-        ));
+        return Err(InvalidField::new(field, format!("must be 1 to {max} characters")));
     }
     if !value.chars().all(allowed) {
-        return Err(InvalidField::new(
-            field,
-            format!("may contain only {allowed_text}"),
-        ));
+        return Err(InvalidField::new(field, format!("may contain only {allowed_text}")));
     }
     Ok(())
 }

@@ -19,20 +19,11 @@ pub struct BlobFinding {
 /// Walks `value` and returns the first string that looks like binary data.
 pub fn find_blob(value: &Value, base: &str) -> Option<BlobFinding> {
     match value {
-        Value::String(s) => check_string(s).map(|rule| BlobFinding {
-            path: base.to_owned(),
-            rule,
-        }),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, v)| find_blob(v, &format!("{base}/{i}"))),
+        Value::String(s) => check_string(s).map(|rule| BlobFinding { path: base.to_owned(), rule }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| find_blob(v, &format!("{base}/{i}"))),
         Value::Object(map) => map.iter().find_map(|(k, v)| {
             if let Some(rule) = check_string(k) {
-                return Some(BlobFinding {
-                    path: format!("{base}/{}", escape(k)),
-                    rule,
-                });
+                return Some(BlobFinding { path: format!("{base}/{}", escape(k)), rule });
             }
             find_blob(v, &format!("{base}/{}", escape(k)))
         }),
@@ -45,21 +36,15 @@ fn escape(key: &str) -> String {
 }
 
 fn check_string(s: &str) -> Option<&'static str> {
-    if s.chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Some(
-            "must not contain control characters (binary data goes by reference: uri + sha256)",
-        );
+    if s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Some("must not contain control characters (binary data goes by reference: uri + sha256)");
     }
     let lower = s.get(..5).map(str::to_ascii_lowercase);
     if lower.as_deref() == Some("data:") && s.contains(";base64,") {
         return Some("must not embed data: URIs (store the data and reference it: uri + sha256)");
     }
     if looks_like_base64(s) {
-        return Some(
-            "must not carry base64-encoded blobs (store the data and reference it: uri + sha256)",
-        );
+        return Some("must not carry base64-encoded blobs (store the data and reference it: uri + sha256)");
     }
     None
 }
@@ -68,9 +53,7 @@ fn looks_like_base64(s: &str) -> bool {
     if s.len() < BLOB_MIN_LEN {
         return false;
     }
-    let alphabet = s
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'));
+    let alphabet = s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'));
     alphabet
         && s.bytes().any(|b| b.is_ascii_uppercase())
         && s.bytes().any(|b| b.is_ascii_lowercase())
@@ -84,8 +67,7 @@ mod tests {
 
     #[test]
     fn plain_facts_pass() {
-        let v =
-            json!({"tests": 12, "log": "all good\nsee https://ci/1", "sha512": "ab".repeat(64)});
+        let v = json!({"tests": 12, "log": "all good\nsee https://ci/1", "sha512": "ab".repeat(64)});
         assert_eq!(find_blob(&v, "/custom"), None);
     }
 

@@ -21,9 +21,7 @@ mod tests;
 
 pub use artifact::{ArtifactRef, Sha256Digest};
 pub use catalog::{Catalog, GateDefinition, StageDefinition};
-pub use decide::{
-    decide_catalog, decide_unit, CatalogCommand, CatalogError, ReceiptError, UnitCommand, MAX_TEXT,
-};
+pub use decide::{decide_catalog, decide_unit, CatalogCommand, CatalogError, ReceiptError, UnitCommand, MAX_TEXT};
 pub use evaluate::{gate_status, stage_status, transitions, ActionStatus, GateStatus, StageStatus};
 pub use events::{CloudEventInfo, Event, GateMode, Receipt, UnreadableEvent, SCHEMA_VERSION};
 pub use field::InvalidField;

@@ -12,18 +12,9 @@ fn name_char(c: char) -> bool {
 }
 
 fn parse_name(field: &str, value: &str) -> Result<(), InvalidField> {
-    check_chars(
-        field,
-        value,
-        MAX_NAME,
-        name_char,
-        "lowercase letters, digits, '-', '_' and '.'",
-    )?;
+    check_chars(field, value, MAX_NAME, name_char, "lowercase letters, digits, '-', '_' and '.'")?;
     if !value.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return Err(InvalidField::new(
-            field,
-            "must start with a letter or digit",
-        ));
+        return Err(InvalidField::new(field, "must start with a letter or digit"));
     }
     Ok(())
 }
@@ -90,10 +81,7 @@ mod tests {
 
     #[test]
     fn accepts_lowercase_names() {
-        assert_eq!(
-            GateName::parse("build-x86_64.v2").map(|g| g.to_string()),
-            Ok("build-x86_64.v2".into())
-        );
+        assert_eq!(GateName::parse("build-x86_64.v2").map(|g| g.to_string()), Ok("build-x86_64.v2".into()));
     }
 
     #[test]

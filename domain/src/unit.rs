@@ -49,67 +49,19 @@ fn package_char(c: char) -> bool {
 impl Unit {
     /// Checks every part; the error names `/name`, `/version`, ... and the rule.
     pub fn new(fields: UnitFields) -> Result<Self, InvalidField> {
-        let UnitFields {
-            name,
-            version,
-            release,
-            platform,
-            package,
-        } = fields;
-        check_chars(
-            "/name",
-            &name,
-            128,
-            name_char,
-            "letters, digits, '.', '_', '+' and '-'",
-        )?;
+        let UnitFields { name, version, release, platform, package } = fields;
+        check_chars("/name", &name, 128, name_char, "letters, digits, '.', '_', '+' and '-'")?;
         if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-            return Err(InvalidField::new(
-                "/name",
-                "must start with a letter or digit",
-            ));
+            return Err(InvalidField::new("/name", "must start with a letter or digit"));
         }
-        check_chars(
-            "/version",
-            &version,
-            128,
-            version_char,
-            "letters, digits and . _ + ~ ^ : -",
-        )?;
-        check_chars(
-            "/release",
-            &release,
-            64,
-            release_char,
-            "letters, digits and . _ + ~ ^ (no '-')",
-        )?;
-        check_chars(
-            "/platform",
-            &platform,
-            64,
-            platform_char,
-            "letters, digits, '.', '_', '-' and '/'",
-        )?;
+        check_chars("/version", &version, 128, version_char, "letters, digits and . _ + ~ ^ : -")?;
+        check_chars("/release", &release, 64, release_char, "letters, digits and . _ + ~ ^ (no '-')")?;
+        check_chars("/platform", &platform, 64, platform_char, "letters, digits, '.', '_', '-' and '/'")?;
         if platform.split('/').any(str::is_empty) {
-            return Err(InvalidField::new(
-                "/platform",
-                "must not have empty '/'-separated parts",
-            ));
+            return Err(InvalidField::new("/platform", "must not have empty '/'-separated parts"));
         }
-        check_chars(
-            "/package",
-            &package,
-            32,
-            package_char,
-            "lowercase letters and digits",
-        )?;
-        Ok(Self {
-            name,
-            version,
-            release,
-            platform,
-            package,
-        })
+        check_chars("/package", &package, 32, package_char, "lowercase letters and digits")?;
+        Ok(Self { name, version, release, platform, package })
     }
 
     pub fn name(&self) -> &str {
@@ -130,10 +82,7 @@ impl Unit {
 
     /// The canonical key; the one place it is spelled.
     pub fn key(&self) -> UnitKey {
-        UnitKey(format!(
-            "{}@{}-{}/{}/{}",
-            self.name, self.version, self.release, self.platform, self.package
-        ))
+        UnitKey(format!("{}@{}-{}/{}/{}", self.name, self.version, self.release, self.platform, self.package))
     }
 
     /// Reads a canonical key back into its parts.
@@ -161,29 +110,19 @@ impl Unit {
     /// namespace is not part of NVRPP and is not kept in the key.
     pub fn from_purl(purl: &str) -> Result<Self, InvalidField> {
         let err = |rule: &str| InvalidField::new("/unit", format!("package URL {rule}"));
-        let body = purl
-            .strip_prefix("pkg:")
-            .ok_or_else(|| err("must start with 'pkg:'"))?;
+        let body = purl.strip_prefix("pkg:").ok_or_else(|| err("must start with 'pkg:'"))?;
         let body = body.split_once('#').map_or(body, |(b, _)| b);
         let (path, query) = body.split_once('?').unwrap_or((body, ""));
-        let (kind, rest) = path
-            .split_once('/')
-            .ok_or_else(|| err("must be pkg:type/name@version"))?;
-        let (name_path, version) = rest
-            .rsplit_once('@')
-            .ok_or_else(|| err("must carry @version"))?;
+        let (kind, rest) = path.split_once('/').ok_or_else(|| err("must be pkg:type/name@version"))?;
+        let (name_path, version) = rest.rsplit_once('@').ok_or_else(|| err("must carry @version"))?;
         let name = name_path.rsplit('/').next().unwrap_or(name_path);
         let version = decode(version).ok_or_else(|| err("has invalid percent-encoding"))?;
-        let (version, release) = version
-            .rsplit_once('-')
-            .ok_or_else(|| err("version must be VERSION-RELEASE"))?;
+        let (version, release) = version.rsplit_once('-').ok_or_else(|| err("version must be VERSION-RELEASE"))?;
         let qualifier = |wanted: &str| {
-            query
-                .split('&')
-                .find_map(|pair| match pair.split_once('=') {
-                    Some((k, v)) if k == wanted => decode(v),
-                    _ => None,
-                })
+            query.split('&').find_map(|pair| match pair.split_once('=') {
+                Some((k, v)) if k == wanted => decode(v),
+                _ => None,
+            })
         };
         let platform = qualifier("platform")
             .or_else(|| qualifier("arch"))
@@ -210,10 +149,7 @@ impl Unit {
 }
 
 fn decode(text: &str) -> Option<String> {
-    percent_decode_str(text)
-        .decode_utf8()
-        .ok()
-        .map(|s| s.into_owned())
+    percent_decode_str(text).decode_utf8().ok().map(|s| s.into_owned())
 }
 
 impl TryFrom<UnitFields> for Unit {
@@ -225,13 +161,7 @@ impl TryFrom<UnitFields> for Unit {
 
 impl From<Unit> for UnitFields {
     fn from(u: Unit) -> Self {
-        UnitFields {
-            name: u.name,
-            version: u.version,
-            release: u.release,
-            platform: u.platform,
-            package: u.package,
-        }
+        UnitFields { name: u.name, version: u.version, release: u.release, platform: u.platform, package: u.package }
     }
 }
 
@@ -307,9 +237,7 @@ mod tests {
     #[test]
     fn purl_rules_are_named() {
         assert_eq!(
-            Unit::from_purl("pkg:rpm/openssl@3.0.13?arch=x86_64")
-                .unwrap_err()
-                .rule,
+            Unit::from_purl("pkg:rpm/openssl@3.0.13?arch=x86_64").unwrap_err().rule,
             "package URL version must be VERSION-RELEASE"
         );
         assert!(Unit::from_purl("pkg:rpm/openssl@3.0.13-1").is_err());

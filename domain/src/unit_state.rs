@@ -61,13 +61,7 @@ impl UnitState {
                     revoked: None,
                 });
             }
-            Event::ReceiptRevoked {
-                receipt_id,
-                reason,
-                revoked_by,
-                revoked_at,
-                ..
-            } => {
+            Event::ReceiptRevoked { receipt_id, reason, revoked_by, revoked_at, .. } => {
                 if let Some(r) = self.receipts.iter_mut().find(|r| r.id == *receipt_id) {
                     r.revoked = Some(Revocation {
                         reason: reason.clone(),
@@ -98,19 +92,12 @@ impl UnitState {
 
     /// The latest non-revoked receipt for an action at a gate.
     pub fn latest(&self, gate: &GateName, action: &ActionName) -> Option<&ReceiptRecord> {
-        self.receipts
-            .iter()
-            .rev()
-            .find(|r| r.revoked.is_none() && r.gate == *gate && r.action == *action)
+        self.receipts.iter().rev().find(|r| r.revoked.is_none() && r.gate == *gate && r.action == *action)
     }
 
     /// The actions with at least one non-revoked receipt at a gate, in
     /// name order.
     pub fn actions_at(&self, gate: &GateName) -> BTreeSet<&ActionName> {
-        self.receipts
-            .iter()
-            .filter(|r| r.revoked.is_none() && r.gate == *gate)
-            .map(|r| &r.action)
-            .collect()
+        self.receipts.iter().filter(|r| r.revoked.is_none() && r.gate == *gate).map(|r| &r.action).collect()
     }
 }

@@ -157,9 +157,7 @@ impl Signer {
 // Never print the secret key, not even in debug logs.
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signer")
-            .field("key_id", &self.key_id)
-            .finish_non_exhaustive()
+        f.debug_struct("Signer").field("key_id", &self.key_id).finish_non_exhaustive()
     }
 }
 
@@ -178,10 +176,7 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys_at_every_depth() {
         let v = json!({"b": 1, "a": {"z": [ {"y": true, "x": null} ], "é": "\"q\"", "A": 1.5}});
-        assert_eq!(
-            canonical_json(&v),
-            r#"{"a":{"A":1.5,"z":[{"x":null,"y":true}],"é":"\"q\""},"b":1}"#
-        );
+        assert_eq!(canonical_json(&v), r#"{"a":{"A":1.5,"z":[{"x":null,"y":true}],"é":"\"q\""},"b":1}"#);
     }
 
     #[test]

@@ -50,10 +50,7 @@ pub enum KeyError {
 /// by group or others is refused rather than silently fixed: the key may
 /// already have leaked, and the operator has to decide.
 pub fn load_or_create_key(path: &Path) -> Result<SigningKey, KeyError> {
-    let io = |source| KeyError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| KeyError::Io { path: path.to_path_buf(), source };
     match load_key(path) {
         Err(KeyError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {}
         other => return other,
@@ -77,36 +74,27 @@ pub fn load_or_create_key(path: &Path) -> Result<SigningKey, KeyError> {
         Err(e) if e.kind() == ErrorKind::AlreadyExists => return load_key(path),
         Err(e) => return Err(io(e)),
     };
-    file.write_all(format!("{}\n", hex::encode(seed)).as_bytes())
-        .map_err(io)?;
+    file.write_all(format!("{}\n", hex::encode(seed)).as_bytes()).map_err(io)?;
     file.sync_all().map_err(io)?;
     tracing::info!(path = %path.display(), "created a new instance signing key");
     Ok(SigningKey::from_bytes(&seed))
 }
 
 fn load_key(path: &Path) -> Result<SigningKey, KeyError> {
-    let io = |source| KeyError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| KeyError::Io { path: path.to_path_buf(), source };
     let meta = std::fs::metadata(path).map_err(io)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(KeyError::InsecurePermissions {
-                path: path.to_path_buf(),
-                mode,
-            });
+            return Err(KeyError::InsecurePermissions { path: path.to_path_buf(), mode });
         }
     }
     #[cfg(not(unix))]
     let _ = meta;
     let text = std::fs::read_to_string(path).map_err(io)?;
-    let malformed = || KeyError::Malformed {
-        path: path.to_path_buf(),
-    };
+    let malformed = || KeyError::Malformed { path: path.to_path_buf() };
     let bytes = hex::decode(text.trim()).map_err(|_| malformed())?;
     let seed: [u8; 32] = bytes.try_into().map_err(|_| malformed())?;
     Ok(SigningKey::from_bytes(&seed))
@@ -135,14 +123,9 @@ pub fn verifying_key_from_jwk(jwk: &Value) -> Result<(String, VerifyingKey), Key
         return Err(KeyError::InvalidJwk("crv must be Ed25519"));
     }
     let x = field("x").ok_or(KeyError::InvalidJwk("missing x"))?;
-    let bytes = URL_SAFE_NO_PAD
-        .decode(x)
-        .map_err(|_| KeyError::InvalidJwk("x is not base64url"))?;
-    let arr: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| KeyError::InvalidJwk("x is not 32 bytes"))?;
-    let key = VerifyingKey::from_bytes(&arr)
-        .map_err(|_| KeyError::InvalidJwk("x is not an Ed25519 point"))?;
+    let bytes = URL_SAFE_NO_PAD.decode(x).map_err(|_| KeyError::InvalidJwk("x is not base64url"))?;
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| KeyError::InvalidJwk("x is not 32 bytes"))?;
+    let key = VerifyingKey::from_bytes(&arr).map_err(|_| KeyError::InvalidJwk("x is not an Ed25519 point"))?;
     let kid = key_id_for(&key);
     match field("kid") {
         Some(given) if given != kid => Err(KeyError::InvalidJwk("kid does not match the key")),
@@ -177,10 +160,7 @@ mod tests {
         load_or_create_key(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = load_or_create_key(&path).unwrap_err();
-        assert!(
-            matches!(err, KeyError::InsecurePermissions { mode: 0o644, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, KeyError::InsecurePermissions { mode: 0o644, .. }), "{err}");
     }
 
     #[test]

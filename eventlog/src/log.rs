@@ -23,9 +23,7 @@ pub struct EventLog {
 
 impl std::fmt::Debug for EventLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventLog")
-            .field("key_id", &self.key_id)
-            .finish_non_exhaustive()
+        f.debug_struct("EventLog").field("key_id", &self.key_id).finish_non_exhaustive()
     }
 }
 
@@ -49,22 +47,13 @@ impl EventLog {
         Ok(EventLog::start(Box::new(writer), Arc::new(reader), signer))
     }
 
-    fn start(
-        writer: Box<dyn WriteBackend>,
-        reader: Arc<dyn ReadBackend>,
-        signer: Signer,
-    ) -> EventLog {
+    fn start(writer: Box<dyn WriteBackend>, reader: Arc<dyn ReadBackend>, signer: Signer) -> EventLog {
         // Room for a few full batches: beyond that, appenders wait (backpressure).
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         let stats = Arc::new(SequencerStats::default());
         let key_id: Arc<str> = signer.key_id().into();
         tokio::spawn(sequencer::run(writer, signer, rx, stats.clone()));
-        EventLog {
-            tx,
-            reader,
-            stats,
-            key_id,
-        }
+        EventLog { tx, reader, stats, key_id }
     }
 
     /// Appends the request's events atomically, or replays an earlier
@@ -79,10 +68,7 @@ impl EventLog {
             return Err(AppendError::Empty);
         }
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send((req, reply))
-            .await
-            .map_err(|_| AppendError::Closed)?;
+        self.tx.send((req, reply)).await.map_err(|_| AppendError::Closed)?;
         answer.await.map_err(|_| AppendError::Closed)?
     }
 
@@ -92,17 +78,14 @@ impl EventLog {
     }
 
     /// Up to `limit` events with `position >= from_position`, ascending.
-    pub async fn read_from(
-        &self,
-        from_position: u64,
-        limit: u32,
-    ) -> Result<Vec<RecordedEvent>, LogError> {
+    pub async fn read_from(&self, from_position: u64, limit: u32) -> Result<Vec<RecordedEvent>, LogError> {
         self.reader.read_from(from_position, limit).await
     }
 
-    /// All events whose stream starts with `prefix` (e.g. `"gate:"`), ascending.
-    pub async fn read_category(&self, prefix: &str) -> Result<Vec<RecordedEvent>, LogError> {
-        self.reader.read_category(prefix).await
+    /// The events after position `after` whose stream starts with `prefix`
+    /// (e.g. `"gate:"`), ascending; `after = 0` reads them all.
+    pub async fn read_category(&self, prefix: &str, after: u64) -> Result<Vec<RecordedEvent>, LogError> {
+        self.reader.read_category(prefix, after).await
     }
 
     /// The event with this id, if any.

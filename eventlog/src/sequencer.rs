@@ -83,9 +83,7 @@ pub(crate) async fn run(
         }
         stats.record(batch.len());
         let span = tracing::debug_span!("append_batch", requests = batch.len());
-        let result = write_batch(backend.as_mut(), &signer, &mut tip, &batch)
-            .instrument(span)
-            .await;
+        let result = write_batch(backend.as_mut(), &signer, &mut tip, &batch).instrument(span).await;
         match result {
             Ok(results) => {
                 for ((_, reply), result) in batch.drain(..).zip(results) {
@@ -136,9 +134,7 @@ async fn write_batch(
         (Some(t), _) | (None, Some(t)) => t,
         (None, None) => backend.load_tip().await?,
     };
-    let recorded_at = OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .map_err(|_| LogError::OutOfRange("recorded_at"))?;
+    let recorded_at = OffsetDateTime::now_utc().format(&Rfc3339).map_err(|_| LogError::OutOfRange("recorded_at"))?;
     let mut b = Batch {
         backend,
         signer,
@@ -168,10 +164,7 @@ impl Batch<'_> {
     }
 
     /// Checks one request and, when it passes, writes it.
-    async fn apply(
-        &mut self,
-        req: &AppendRequest,
-    ) -> Result<Result<AppendOutcome, AppendError>, LogError> {
+    async fn apply(&mut self, req: &AppendRequest) -> Result<Result<AppendOutcome, AppendError>, LogError> {
         if req.events.is_empty() {
             return Ok(Err(AppendError::Empty));
         }
@@ -180,9 +173,7 @@ impl Batch<'_> {
         }
         if let Some(idem) = &req.idempotency {
             let id = (idem.scope.clone(), idem.key.clone());
-            let reused = || AppendError::IdempotencyKeyReused {
-                key: idem.key.clone(),
-            };
+            let reused = || AppendError::IdempotencyKeyReused { key: idem.key.clone() };
             // A key used earlier in this same batch is not in the table yet.
             if let Some((hash, events)) = self.keys.get(&id) {
                 return Ok(if *hash == idem.request_hash {
@@ -195,10 +186,7 @@ impl Batch<'_> {
                 if row.request_hash != idem.request_hash {
                     return Ok(Err(reused()));
                 }
-                let events = self
-                    .backend
-                    .read_range(row.first_position, row.last_position)
-                    .await?;
+                let events = self.backend.read_range(row.first_position, row.last_position).await?;
                 return Ok(Ok(AppendOutcome::Replayed(events)));
             }
         }
@@ -216,19 +204,13 @@ impl Batch<'_> {
             let (data, metadata) = (canonical_json(&ev.data), canonical_json(&ev.metadata));
             let bytes = data.len() + metadata.len();
             if bytes > MAX_EVENT_BYTES {
-                return Ok(Err(AppendError::TooLarge {
-                    event_id: ev.event_id.clone(),
-                    bytes,
-                    limit: MAX_EVENT_BYTES,
-                }));
+                return Ok(Err(AppendError::TooLarge { event_id: ev.event_id.clone(), bytes, limit: MAX_EVENT_BYTES }));
             }
             if !ids.insert(ev.event_id.as_str())
                 || self.event_ids.contains(&ev.event_id)
                 || self.backend.event_id_exists(&ev.event_id).await?
             {
-                return Ok(Err(AppendError::DuplicateEventId {
-                    event_id: ev.event_id.clone(),
-                }));
+                return Ok(Err(AppendError::DuplicateEventId { event_id: ev.event_id.clone() }));
             }
             texts.push((data, metadata));
         }
@@ -236,11 +218,7 @@ impl Batch<'_> {
         // and that fails the whole batch, so state can be updated as we go.
         let mut written = Vec::with_capacity(req.events.len());
         for (ev, (data, metadata)) in req.events.iter().zip(&texts) {
-            let stream = if ev.stream.is_empty() {
-                &req.stream
-            } else {
-                &ev.stream
-            };
+            let stream = if ev.stream.is_empty() { &req.stream } else { &ev.stream };
             let version = self.stream_version(stream).await?.unwrap_or(0) + 1;
             let mut rec = RecordedEvent {
                 position: self.tip.position + 1,
@@ -260,30 +238,17 @@ impl Batch<'_> {
             let hash = event_hash(&rec);
             rec.hash = hex::encode(hash);
             rec.signature = self.signer.sign_hash(&hash);
-            self.backend
-                .insert_event(EventRow {
-                    event: &rec,
-                    category: category_of(stream),
-                    data,
-                    metadata,
-                })
-                .await?;
-            self.tip = Tip {
-                position: rec.position,
-                hash: rec.hash.clone(),
-            };
+            self.backend.insert_event(EventRow { event: &rec, category: category_of(stream), data, metadata }).await?;
+            self.tip = Tip { position: rec.position, hash: rec.hash.clone() };
             self.versions.insert(stream.clone(), Some(version));
             self.event_ids.insert(rec.event_id.clone());
             written.push(rec);
         }
         if let Some(idem) = &req.idempotency {
             let first = written.first().map_or(0, |e| e.position);
-            self.backend
-                .insert_idempotency(idem, first, self.tip.position)
-                .await?;
+            self.backend.insert_idempotency(idem, first, self.tip.position).await?;
             let id = (idem.scope.clone(), idem.key.clone());
-            self.keys
-                .insert(id, (idem.request_hash.clone(), written.clone()));
+            self.keys.insert(id, (idem.request_hash.clone(), written.clone()));
         }
         Ok(Ok(AppendOutcome::Appended(written)))
     }

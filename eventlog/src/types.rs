@@ -86,13 +86,9 @@ impl AppendRequest {
             }
         }
         self.events.iter().find_map(|ev| {
-            [
-                ("event_id", &ev.event_id),
-                ("event stream", &ev.stream),
-                ("event_type", &ev.event_type),
-            ]
-            .into_iter()
-            .find_map(|(field, text)| has_nul(text).then_some(field))
+            [("event_id", &ev.event_id), ("event stream", &ev.stream), ("event_type", &ev.event_type)]
+                .into_iter()
+                .find_map(|(field, text)| has_nul(text).then_some(field))
         })
     }
 }

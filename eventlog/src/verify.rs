@@ -13,9 +13,7 @@ use crate::types::RecordedEvent;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
     /// Positions are not consecutive: an event was removed or reordered.
-    #[error(
-        "position {found}: expected position {expected} (an event is missing or out of order)"
-    )]
+    #[error("position {found}: expected position {expected} (an event is missing or out of order)")]
     Gap {
         /// The position that should have come next.
         expected: u64,
@@ -68,12 +66,7 @@ impl ChainVerifier {
 
     /// A verifier continuing after a trusted `(position, hash)` checkpoint.
     pub fn resume(keys: HashMap<String, VerifyingKey>, position: u64, hash: String) -> Self {
-        ChainVerifier {
-            keys,
-            last_position: position,
-            last_hash: hash,
-            verified: 0,
-        }
+        ChainVerifier { keys, last_position: position, last_hash: hash, verified: 0 }
     }
 
     /// Checks the chain link, the hash and the signature of `ev`, which must
@@ -81,9 +74,7 @@ impl ChainVerifier {
     pub fn check(&mut self, ev: &RecordedEvent) -> Result<(), VerifyError> {
         let (sig, key) = self.check_link_and_hash(ev)?;
         key.verify_strict(&signed_message(&sig.0), &sig.1)
-            .map_err(|_| VerifyError::BadSignature {
-                position: ev.position,
-            })?;
+            .map_err(|_| VerifyError::BadSignature { position: ev.position })?;
         self.advance(ev);
         Ok(())
     }
@@ -99,16 +90,10 @@ impl ChainVerifier {
     }
 
     /// Everything but the signature check; returns what the signature check needs.
-    fn check_link_and_hash(
-        &self,
-        ev: &RecordedEvent,
-    ) -> Result<(([u8; 32], Signature), VerifyingKey), VerifyError> {
+    fn check_link_and_hash(&self, ev: &RecordedEvent) -> Result<(([u8; 32], Signature), VerifyingKey), VerifyError> {
         let expected = self.last_position + 1;
         if ev.position != expected {
-            return Err(VerifyError::Gap {
-                expected,
-                found: ev.position,
-            });
+            return Err(VerifyError::Gap { expected, found: ev.position });
         }
         let position = ev.position;
         if ev.prev_hash != self.last_hash {
@@ -121,10 +106,7 @@ impl ChainVerifier {
         let key = *self
             .keys
             .get(&ev.key_id)
-            .ok_or_else(|| VerifyError::UnknownKey {
-                position,
-                key_id: ev.key_id.clone(),
-            })?;
+            .ok_or_else(|| VerifyError::UnknownKey { position, key_id: ev.key_id.clone() })?;
         let sig = decode_signature(&ev.signature).ok_or(VerifyError::BadSignature { position })?;
         Ok(((hash, sig), key))
     }
@@ -162,11 +144,7 @@ impl ChainVerifier {
     }
 
     /// Rewinds to `start` and checks one by one, to report the first failing position.
-    fn fall_back(
-        &mut self,
-        start: ChainVerifier,
-        events: &[RecordedEvent],
-    ) -> Result<(), VerifyError> {
+    fn fall_back(&mut self, start: ChainVerifier, events: &[RecordedEvent]) -> Result<(), VerifyError> {
         *self = start;
         // `check` uses verify_strict, which is at least as strict as the batch
         // equation, so a batch failure always resurfaces here with its position.
@@ -176,10 +154,7 @@ impl ChainVerifier {
 
 /// Verifies a whole log from position 1 with batch signature verification;
 /// returns the number of events verified.
-pub fn verify_batch(
-    keys: HashMap<String, VerifyingKey>,
-    events: &[RecordedEvent],
-) -> Result<u64, VerifyError> {
+pub fn verify_batch(keys: HashMap<String, VerifyingKey>, events: &[RecordedEvent]) -> Result<u64, VerifyError> {
     let mut verifier = ChainVerifier::new(keys);
     for chunk in events.chunks(1024) {
         verifier.check_batch(chunk)?;

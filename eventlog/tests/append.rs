@@ -30,23 +30,9 @@ async fn concurrent_appends_are_gap_free_and_group_committed() {
 #[tokio::test]
 async fn wrong_expected_version_is_refused_and_writes_nothing() {
     let t = open().await;
-    t.log
-        .append(request(
-            "gate:build",
-            ExpectedVersion::NoStream,
-            vec![event("gate:build", 1)],
-        ))
-        .await
-        .unwrap();
-    let err = t
-        .log
-        .append(request(
-            "gate:build",
-            ExpectedVersion::NoStream,
-            vec![event("gate:build", 2)],
-        ))
-        .await
-        .unwrap_err();
+    t.log.append(request("gate:build", ExpectedVersion::NoStream, vec![event("gate:build", 1)])).await.unwrap();
+    let err =
+        t.log.append(request("gate:build", ExpectedVersion::NoStream, vec![event("gate:build", 2)])).await.unwrap_err();
     assert_eq!(
         err,
         AppendError::WrongExpectedVersion {
@@ -57,73 +43,26 @@ async fn wrong_expected_version_is_refused_and_writes_nothing() {
     );
     let err = t
         .log
-        .append(request(
-            "gate:build",
-            ExpectedVersion::Exactly(5),
-            vec![event("gate:build", 2)],
-        ))
+        .append(request("gate:build", ExpectedVersion::Exactly(5), vec![event("gate:build", 2)]))
         .await
         .unwrap_err();
-    assert!(matches!(
-        err,
-        AppendError::WrongExpectedVersion {
-            actual: Some(1),
-            ..
-        }
-    ));
-    t.log
-        .append(request(
-            "gate:build",
-            ExpectedVersion::Exactly(1),
-            vec![event("gate:build", 3)],
-        ))
-        .await
-        .unwrap();
+    assert!(matches!(err, AppendError::WrongExpectedVersion { actual: Some(1), .. }));
+    t.log.append(request("gate:build", ExpectedVersion::Exactly(1), vec![event("gate:build", 3)])).await.unwrap();
     assert_eq!(t.log.head().await.unwrap(), 2);
 }
 
 #[tokio::test]
 async fn per_request_checks() {
     let t = open().await;
-    assert_eq!(
-        t.log
-            .append(request("s:x", ExpectedVersion::Any, vec![]))
-            .await,
-        Err(AppendError::Empty)
-    );
+    assert_eq!(t.log.append(request("s:x", ExpectedVersion::Any, vec![])).await, Err(AppendError::Empty));
     let e = event("s:x", 1);
-    t.log
-        .append(request("s:x", ExpectedVersion::Any, vec![e.clone()]))
-        .await
-        .unwrap();
-    let err = t
-        .log
-        .append(request("s:x", ExpectedVersion::Any, vec![e.clone()]))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err,
-        AppendError::DuplicateEventId {
-            event_id: e.event_id
-        }
-    );
+    t.log.append(request("s:x", ExpectedVersion::Any, vec![e.clone()])).await.unwrap();
+    let err = t.log.append(request("s:x", ExpectedVersion::Any, vec![e.clone()])).await.unwrap_err();
+    assert_eq!(err, AppendError::DuplicateEventId { event_id: e.event_id });
     let mut big = event("s:x", 2);
     big.data = serde_json::json!({"blob": "x".repeat(1024 * 1024)});
-    let err = t
-        .log
-        .append(request("s:x", ExpectedVersion::Any, vec![big]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            AppendError::TooLarge {
-                limit: 1_048_576,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let err = t.log.append(request("s:x", ExpectedVersion::Any, vec![big])).await.unwrap_err();
+    assert!(matches!(err, AppendError::TooLarge { limit: 1_048_576, .. }), "{err}");
     assert_eq!(t.log.head().await.unwrap(), 1);
 }
 
@@ -155,10 +94,7 @@ async fn update_and_delete_are_refused_by_triggers() {
 #[tokio::test]
 async fn a_failed_batch_is_rolled_back_and_the_tip_reloaded() {
     let t = open().await;
-    t.log
-        .append(request("s:x", ExpectedVersion::Any, vec![event("s:x", 1)]))
-        .await
-        .unwrap();
+    t.log.append(request("s:x", ExpectedVersion::Any, vec![event("s:x", 1)])).await.unwrap();
     // Make the database refuse one kind of insert, as a full disk would refuse all.
     let mut raw = t.raw().await;
     sqlx::query(
@@ -170,29 +106,11 @@ async fn a_failed_batch_is_rolled_back_and_the_tip_reloaded() {
     .unwrap();
     let mut bad = event("s:x", 2);
     bad.event_type = "Boom".into();
-    let err = t
-        .log
-        .append(request(
-            "s:x",
-            ExpectedVersion::Any,
-            vec![event("s:x", 3), bad],
-        ))
-        .await
-        .unwrap_err();
+    let err = t.log.append(request("s:x", ExpectedVersion::Any, vec![event("s:x", 3), bad])).await.unwrap_err();
     assert!(matches!(err, AppendError::Storage(_)), "{err}");
-    assert!(
-        !err.to_string().contains("boom"),
-        "SQL details leaked: {err}"
-    );
+    assert!(!err.to_string().contains("boom"), "SQL details leaked: {err}");
     // Nothing of the failed batch was written, and the chain continues from the real tip.
-    t.log
-        .append(request(
-            "s:x",
-            ExpectedVersion::Exactly(1),
-            vec![event("s:x", 4)],
-        ))
-        .await
-        .unwrap();
+    t.log.append(request("s:x", ExpectedVersion::Exactly(1), vec![event("s:x", 4)])).await.unwrap();
     let all = t.log.read_from(1, 10).await.unwrap();
     assert_eq!(all.len(), 2);
     let mut v = ChainVerifier::new(t.keys());

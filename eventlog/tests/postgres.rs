@@ -19,20 +19,14 @@ use sqlx::{Connection as _, PgConnection};
 use tollgate_eventlog::{AppendError, EventLog, ExpectedVersion};
 
 async fn open(db: &PgDb, seed: u8) -> EventLog {
-    EventLog::open_postgres(&db.url, signer(seed))
-        .await
-        .unwrap()
+    EventLog::open_postgres(&db.url, signer(seed)).await.unwrap()
 }
 
 #[test]
 fn postgres_is_configured_in_ci() {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let configured = std::env::var(pg::URL_VAR).is_ok_and(|v| !v.is_empty());
-    assert!(
-        !ci || configured,
-        "CI=true but {} is not set: every PostgreSQL test would be skipped",
-        pg::URL_VAR
-    );
+    assert!(!ci || configured, "CI=true but {} is not set: every PostgreSQL test would be skipped", pg::URL_VAR);
 }
 
 #[tokio::test]
@@ -78,9 +72,7 @@ async fn idempotency_and_per_request_checks() {
     drop(log);
     db.drop_db().await;
     for body in 0..2 {
-        let db = pg::fresh("idempotency_and_per_request_checks")
-            .await
-            .unwrap();
+        let db = pg::fresh("idempotency_and_per_request_checks").await.unwrap();
         let log = open(&db, 42).await;
         match body {
             0 => scenarios::same_key_in_flight_appends_once(&log).await,
@@ -98,14 +90,8 @@ async fn two_processes_write_one_chain() {
     };
     // The writer must not depend on the database's default isolation: under
     // REPEATABLE READ a snapshot taken before the lock would see a stale tip.
-    let sql = format!(
-        "ALTER DATABASE {} SET default_transaction_isolation = 'repeatable read'",
-        db.name
-    );
-    sqlx::query(&sql)
-        .execute(&mut db.admin().await)
-        .await
-        .unwrap();
+    let sql = format!("ALTER DATABASE {} SET default_transaction_isolation = 'repeatable read'", db.name);
+    sqlx::query(&sql).execute(&mut db.admin().await).await.unwrap();
     // Two handles with their own sequencer, connection, pool and key, opened
     // concurrently (the migrations race too): two processes in all but name.
     let (a, b) = tokio::join!(open(&db, 1), open(&db, 2));
@@ -137,10 +123,7 @@ async fn two_processes_write_one_chain() {
     assert_eq!(total, 600);
     for seed in [1, 2] {
         let kid = signer(seed).key_id().to_owned();
-        assert!(
-            all.iter().any(|e| e.key_id == kid),
-            "process {seed} wrote nothing"
-        );
+        assert!(all.iter().any(|e| e.key_id == kid), "process {seed} wrote nothing");
     }
     let (sa, sb) = (a.stats(), b.stats());
     assert!(sa.max_batch > 1 || sb.max_batch > 1, "{sa:?} {sb:?}");
@@ -182,9 +165,7 @@ async fn a_writer_bypassing_the_lock_gets_a_typed_conflict() {
         return;
     };
     let log = open(&db, 42).await;
-    log.append(request("s:x", ExpectedVersion::Any, vec![event("s:x", 1)]))
-        .await
-        .unwrap();
+    log.append(request("s:x", ExpectedVersion::Any, vec![event("s:x", 1)])).await.unwrap();
     // A rogue writer takes position 2 without the advisory lock and holds it uncommitted.
     let mut rogue = db.raw().await;
     sqlx::query("BEGIN").execute(&mut rogue).await.unwrap();
@@ -197,20 +178,14 @@ async fn a_writer_bypassing_the_lock_gets_a_typed_conflict() {
     .unwrap();
     let pending = tokio::spawn({
         let log = log.clone();
-        async move {
-            log.append(request("s:x", ExpectedVersion::Any, vec![event("s:x", 2)]))
-                .await
-        }
+        async move { log.append(request("s:x", ExpectedVersion::Any, vec![event("s:x", 2)])).await }
     });
     // Commit only once the log's insert waits on the rogue row: deterministic.
     let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
                    AND application_name = 'tollgate-eventlog' AND wait_event_type = 'Lock'";
     let mut probe = db.raw().await;
     for _ in 0..=500 {
-        let n: i64 = sqlx::query_scalar(waiting)
-            .fetch_one(&mut probe)
-            .await
-            .unwrap();
+        let n: i64 = sqlx::query_scalar(waiting).fetch_one(&mut probe).await.unwrap();
         if n > 0 {
             break;
         }
@@ -219,18 +194,8 @@ async fn a_writer_bypassing_the_lock_gets_a_typed_conflict() {
     sqlx::query("COMMIT").execute(&mut rogue).await.unwrap();
     assert_eq!(pending.await.unwrap(), Err(AppendError::Conflict));
     // Nothing of the refused batch was written; the next batch re-reads the tip.
-    let out = log
-        .append(request(
-            "s:x",
-            ExpectedVersion::Exactly(1),
-            vec![event("s:x", 3)],
-        ))
-        .await
-        .unwrap();
-    assert_eq!(
-        (out.events()[0].position, out.events()[0].prev_hash.as_str()),
-        (3, "h")
-    );
+    let out = log.append(request("s:x", ExpectedVersion::Exactly(1), vec![event("s:x", 3)])).await.unwrap();
+    assert_eq!((out.events()[0].position, out.events()[0].prev_hash.as_str()), (3, "h"));
     drop(log);
     db.drop_db().await;
 }
@@ -241,17 +206,11 @@ async fn a_restricted_service_role_can_append_but_not_rewrite() {
         return;
     };
     let owner = open(&db, 42).await; // migrates as the owner
-    owner
-        .append(request("s:x", ExpectedVersion::Any, vec![event("s:x", 1)]))
-        .await
-        .unwrap();
+    owner.append(request("s:x", ExpectedVersion::Any, vec![event("s:x", 1)])).await.unwrap();
     drop(owner);
     let role = format!("svc_{}", db.name);
     let create = format!("CREATE ROLE {role} LOGIN PASSWORD 'svc-secret'");
-    sqlx::query(&create)
-        .execute(&mut db.admin().await)
-        .await
-        .unwrap();
+    sqlx::query(&create).execute(&mut db.admin().await).await.unwrap();
     // The grants the migration recommends.
     let grants = format!(
         "GRANT CONNECT ON DATABASE {db} TO {role}; GRANT USAGE ON SCHEMA public TO {role}; \
@@ -259,36 +218,17 @@ async fn a_restricted_service_role_can_append_but_not_rewrite() {
          GRANT SELECT, INSERT ON events, idempotency TO {role};",
         db = db.name
     );
-    sqlx::raw_sql(&grants)
-        .execute(&mut db.raw().await)
-        .await
-        .unwrap();
+    sqlx::raw_sql(&grants).execute(&mut db.raw().await).await.unwrap();
     let url = db.url_as(&role, "svc-secret");
     let svc = EventLog::open_postgres(&url, signer(42)).await.unwrap();
-    svc.append(request(
-        "s:x",
-        ExpectedVersion::Exactly(1),
-        vec![event("s:x", 2)],
-    ))
-    .await
-    .unwrap();
+    svc.append(request("s:x", ExpectedVersion::Exactly(1), vec![event("s:x", 2)])).await.unwrap();
     let mut raw = PgConnection::connect(&url).await.unwrap();
-    for sql in [
-        "UPDATE events SET data = '{}'",
-        "DELETE FROM events",
-        "TRUNCATE events",
-    ] {
+    for sql in ["UPDATE events SET data = '{}'", "DELETE FROM events", "TRUNCATE events"] {
         let err = sqlx::query(sql).execute(&mut raw).await.unwrap_err();
-        assert!(
-            err.to_string().contains("permission denied"),
-            "{sql}: {err}"
-        );
+        assert!(err.to_string().contains("permission denied"), "{sql}: {err}");
     }
     drop((svc, raw));
     let mut admin = db.admin().await;
     db.drop_db().await;
-    sqlx::query(&format!("DROP ROLE {role}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    sqlx::query(&format!("DROP ROLE {role}")).execute(&mut admin).await.unwrap();
 }

@@ -6,30 +6,18 @@ mod common;
 use common::{event, open, request};
 use ed25519_dalek::SigningKey;
 use std::collections::HashMap;
-use tollgate_eventlog::{
-    key_id_for, verify_batch, ChainVerifier, ExpectedVersion, RecordedEvent, VerifyError,
-};
+use tollgate_eventlog::{key_id_for, verify_batch, ChainVerifier, ExpectedVersion, RecordedEvent, VerifyError};
 
 async fn five_events() -> (common::TestLog, Vec<RecordedEvent>) {
     let t = open().await;
     for i in 1..=5 {
-        t.log
-            .append(request(
-                "unit:a",
-                ExpectedVersion::Any,
-                vec![event("unit:a", i)],
-            ))
-            .await
-            .unwrap();
+        t.log.append(request("unit:a", ExpectedVersion::Any, vec![event("unit:a", i)])).await.unwrap();
     }
     let all = t.log.read_from(1, 100).await.unwrap();
     (t, all)
 }
 
-fn run(
-    keys: HashMap<String, ed25519_dalek::VerifyingKey>,
-    evs: &[RecordedEvent],
-) -> Result<u64, VerifyError> {
+fn run(keys: HashMap<String, ed25519_dalek::VerifyingKey>, evs: &[RecordedEvent]) -> Result<u64, VerifyError> {
     let mut v = ChainVerifier::new(keys);
     for e in evs {
         v.check(e)?;
@@ -43,14 +31,8 @@ async fn accepts_a_good_log() {
     assert_eq!(run(t.keys(), &all), Ok(5));
     assert_eq!(verify_batch(t.keys(), &all), Ok(5));
     // Records survive an NDJSON round trip (what the audit export does).
-    let ndjson: Vec<String> = all
-        .iter()
-        .map(|e| serde_json::to_string(e).unwrap())
-        .collect();
-    let back: Vec<RecordedEvent> = ndjson
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let ndjson: Vec<String> = all.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
+    let back: Vec<RecordedEvent> = ndjson.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(run(t.keys(), &back), Ok(5));
 }
 
@@ -59,10 +41,7 @@ async fn names_the_position_of_a_changed_data_byte() {
     let (t, _) = five_events().await;
     let mut raw = t.raw().await;
     // An attacker with file access drops the trigger first.
-    sqlx::query("DROP TRIGGER events_no_update")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    sqlx::query("DROP TRIGGER events_no_update").execute(&mut raw).await.unwrap();
     sqlx::query("UPDATE events SET data = replace(data, '\"n\":3', '\"n\":4') WHERE position = 3")
         .execute(&mut raw)
         .await
@@ -70,36 +49,18 @@ async fn names_the_position_of_a_changed_data_byte() {
     let all = t.log.read_from(1, 100).await.unwrap();
     let err = run(t.keys(), &all).unwrap_err();
     assert_eq!(err, VerifyError::HashMismatch { position: 3 });
-    assert_eq!(
-        err.to_string(),
-        "position 3: hash does not match the event's content"
-    );
-    assert_eq!(
-        verify_batch(t.keys(), &all),
-        Err(VerifyError::HashMismatch { position: 3 })
-    );
+    assert_eq!(err.to_string(), "position 3: hash does not match the event's content");
+    assert_eq!(verify_batch(t.keys(), &all), Err(VerifyError::HashMismatch { position: 3 }));
 }
 
 #[tokio::test]
 async fn names_the_position_of_a_removed_event() {
     let (t, _) = five_events().await;
     let mut raw = t.raw().await;
-    sqlx::query("DROP TRIGGER events_no_delete")
-        .execute(&mut raw)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM events WHERE position = 2")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    sqlx::query("DROP TRIGGER events_no_delete").execute(&mut raw).await.unwrap();
+    sqlx::query("DELETE FROM events WHERE position = 2").execute(&mut raw).await.unwrap();
     let all = t.log.read_from(1, 100).await.unwrap();
-    assert_eq!(
-        run(t.keys(), &all),
-        Err(VerifyError::Gap {
-            expected: 2,
-            found: 3
-        })
-    );
+    assert_eq!(run(t.keys(), &all), Err(VerifyError::Gap { expected: 2, found: 3 }));
 }
 
 #[tokio::test]
@@ -107,39 +68,18 @@ async fn names_the_position_of_a_broken_link_or_wrong_key() {
     let (t, mut all) = five_events().await;
     let other = SigningKey::from_bytes(&[9u8; 32]).verifying_key();
     let unknown = HashMap::from([(key_id_for(&other), other)]);
-    assert_eq!(
-        run(unknown, &all),
-        Err(VerifyError::UnknownKey {
-            position: 1,
-            key_id: t.signer.key_id().to_owned()
-        })
-    );
+    assert_eq!(run(unknown, &all), Err(VerifyError::UnknownKey { position: 1, key_id: t.signer.key_id().to_owned() }));
     // The right key id bound to the wrong public key: signatures fail.
     let wrong = HashMap::from([(t.signer.key_id().to_owned(), other)]);
-    assert_eq!(
-        run(wrong.clone(), &all),
-        Err(VerifyError::BadSignature { position: 1 })
-    );
-    assert_eq!(
-        verify_batch(wrong, &all),
-        Err(VerifyError::BadSignature { position: 1 })
-    );
+    assert_eq!(run(wrong.clone(), &all), Err(VerifyError::BadSignature { position: 1 }));
+    assert_eq!(verify_batch(wrong, &all), Err(VerifyError::BadSignature { position: 1 }));
     // A re-signed forgery by another key is caught as an unknown key.
     let forger = tollgate_eventlog::Signer::new(SigningKey::from_bytes(&[9u8; 32]));
     let hash: [u8; 32] = hex::decode(&all[3].hash).unwrap().try_into().unwrap();
     all[3].signature = forger.sign_hash(&hash);
     all[3].key_id = forger.key_id().to_owned();
-    assert_eq!(
-        run(t.keys(), &all),
-        Err(VerifyError::UnknownKey {
-            position: 4,
-            key_id: forger.key_id().to_owned()
-        })
-    );
+    assert_eq!(run(t.keys(), &all), Err(VerifyError::UnknownKey { position: 4, key_id: forger.key_id().to_owned() }));
     all[3] = all[4].clone();
     all[3].position = 4;
-    assert_eq!(
-        run(t.keys(), &all[..4]),
-        Err(VerifyError::BrokenChain { position: 4 })
-    );
+    assert_eq!(run(t.keys(), &all[..4]), Err(VerifyError::BrokenChain { position: 4 }));
 }

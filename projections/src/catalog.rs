@@ -5,51 +5,65 @@ use std::sync::{Arc, RwLock};
 use tollgate_domain::Catalog;
 use tollgate_eventlog::{EventLog, RecordedEvent};
 
+/// The current catalog and the last log position folded into it.
+#[derive(Default)]
+struct Folded {
+    catalog: Arc<Catalog>,
+    position: u64,
+}
+
 /// The current catalog behind a lock that is only ever held briefly:
 /// readers take a cheap `Arc` snapshot.
 #[derive(Default)]
 pub struct CatalogCache {
-    current: RwLock<Arc<Catalog>>,
+    current: RwLock<Folded>,
 }
 
 impl CatalogCache {
     /// Folds every gate and stage event in the log.
     pub async fn load(log: &EventLog) -> Result<Self, ProjectionError> {
-        let mut events = log.read_category("gate:").await?;
-        events.extend(log.read_category("stage:").await?);
-        events.sort_by_key(|e| e.position);
         let cache = CatalogCache::default();
-        cache.apply(&events)?;
+        cache.refresh(log).await?;
         Ok(cache)
+    }
+
+    /// Folds in what other processes appended since the last fold: two
+    /// indexed range reads that are empty unless the catalog changed.
+    pub async fn refresh(&self, log: &EventLog) -> Result<Arc<Catalog>, ProjectionError> {
+        let after = self.read().position;
+        let mut events = log.read_category("gate:", after).await?;
+        events.extend(log.read_category("stage:", after).await?);
+        events.sort_by_key(|e| e.position);
+        self.apply(&events)?;
+        Ok(self.snapshot())
     }
 
     /// A consistent snapshot of the catalog.
     pub fn snapshot(&self) -> Arc<Catalog> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.read().catalog.clone()
     }
 
-    /// Folds freshly appended events in; events about units are ignored.
-    pub fn apply(&self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Folded> {
+        self.current.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Folds events read after the last folded position. Only `refresh`
+    /// calls it, so no catalog event of another process can be skipped.
+    fn apply(&self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        let mut guard = self.current.write().unwrap_or_else(|p| p.into_inner());
         let relevant: Vec<&RecordedEvent> = events
             .iter()
+            .filter(|e| e.position > guard.position)
             .filter(|e| e.stream.starts_with("gate:") || e.stream.starts_with("stage:"))
             .collect();
-        if relevant.is_empty() {
+        let Some(last) = relevant.last().map(|e| e.position) else {
             return Ok(());
+        };
+        let mut next = Catalog::clone(&guard.catalog);
+        for event in relevant {
+            next.apply(&decode(event)?);
         }
-        let decoded = relevant
-            .iter()
-            .map(|e| decode(e))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut guard = self.current.write().unwrap_or_else(|p| p.into_inner());
-        let mut next = Catalog::clone(&guard);
-        for event in &decoded {
-            next.apply(event);
-        }
-        *guard = Arc::new(next);
+        *guard = Folded { catalog: Arc::new(next), position: last };
         Ok(())
     }
 }

@@ -18,13 +18,6 @@ pub enum ProjectionError {
 
 /// Reads a recorded event as a domain event (upcasting older versions).
 pub fn decode(recorded: &RecordedEvent) -> Result<Event, ProjectionError> {
-    Event::from_stored(
-        &recorded.event_type,
-        recorded.schema_version,
-        &recorded.data,
-    )
-    .map_err(|source| ProjectionError::Unreadable {
-        position: recorded.position,
-        source,
-    })
+    Event::from_stored(&recorded.event_type, recorded.schema_version, &recorded.data)
+        .map_err(|source| ProjectionError::Unreadable { position: recorded.position, source })
 }

@@ -3,9 +3,7 @@
 
 use crate::decode::{decode, ProjectionError};
 use serde::Serialize;
-use tollgate_domain::{
-    gate_status, stage_status, Catalog, GateStatus, StageStatus, Unit, UnitKey, UnitState,
-};
+use tollgate_domain::{gate_status, stage_status, Catalog, GateStatus, StageStatus, Unit, UnitKey, UnitState};
 use tollgate_eventlog::{EventLog, RecordedEvent};
 
 /// One receipt as the read side shows it.
@@ -30,20 +28,12 @@ pub struct UnitView {
 }
 
 /// Folds a unit's stream; `None` when the log has nothing about the unit.
-pub async fn unit_view(
-    log: &EventLog,
-    catalog: &Catalog,
-    key: &UnitKey,
-) -> Result<Option<UnitView>, ProjectionError> {
+pub async fn unit_view(log: &EventLog, catalog: &Catalog, key: &UnitKey) -> Result<Option<UnitView>, ProjectionError> {
     let events = log.read_stream(&key.stream()).await?;
     fold(&events, catalog, key)
 }
 
-fn fold(
-    events: &[RecordedEvent],
-    catalog: &Catalog,
-    key: &UnitKey,
-) -> Result<Option<UnitView>, ProjectionError> {
+fn fold(events: &[RecordedEvent], catalog: &Catalog, key: &UnitKey) -> Result<Option<UnitView>, ProjectionError> {
     let mut state = UnitState::default();
     let mut receipt_positions = Vec::new();
     for recorded in events {
@@ -56,15 +46,11 @@ fn fold(
     let (Some(unit), Some(last)) = (state.unit.clone(), events.last()) else {
         return Ok(None);
     };
-    let stages: Vec<StageStatus> = catalog
-        .stages()
-        .map(|s| stage_status(s, catalog, &state))
-        .collect();
+    let stages: Vec<StageStatus> = catalog.stages().map(|s| stage_status(s, catalog, &state)).collect();
     let gates: Vec<GateStatus> = catalog
         .gates()
         .filter(|g| {
-            state.receipts.iter().any(|r| r.gate == g.name)
-                || catalog.stages().any(|s| s.gates.contains(&g.name))
+            state.receipts.iter().any(|r| r.gate == g.name) || catalog.stages().any(|s| s.gates.contains(&g.name))
         })
         .map(|g| gate_status(g, &state))
         .collect();
@@ -72,17 +58,7 @@ fn fold(
         .receipts
         .iter()
         .zip(receipt_positions)
-        .map(|(record, position)| ReceiptView {
-            position,
-            record: record.clone(),
-        })
+        .map(|(record, position)| ReceiptView { position, record: record.clone() })
         .collect();
-    Ok(Some(UnitView {
-        unit_key: key.clone(),
-        unit,
-        position: last.position,
-        stages,
-        gates,
-        receipts,
-    }))
+    Ok(Some(UnitView { unit_key: key.clone(), unit, position: last.position, stages, gates, receipts }))
 }

@@ -35,16 +35,12 @@ pub async fn events(
             let next = next.filter(|n| *n <= head)?;
             match log.read_from(next, PAGE).await {
                 Ok(events) => {
-                    let events: Vec<_> =
-                        events.into_iter().filter(|e| e.position <= head).collect();
+                    let events: Vec<_> = events.into_iter().filter(|e| e.position <= head).collect();
                     let after = events.last().map(|e| e.position + 1);
                     let mut chunk = Vec::new();
                     for event in &events {
                         if serde_json::to_writer(&mut chunk, event).is_err() {
-                            return Some((
-                                Err(std::io::Error::other("event not serializable")),
-                                None,
-                            ));
+                            return Some((Err(std::io::Error::other("event not serializable")), None));
                         }
                         chunk.push(b'\n');
                     }
@@ -57,9 +53,5 @@ pub async fn events(
             }
         }
     });
-    Ok((
-        [(CONTENT_TYPE, "application/x-ndjson")],
-        Body::from_stream(pages),
-    )
-        .into_response())
+    Ok(([(CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(pages)).into_response())
 }

@@ -6,24 +6,14 @@ use axum::Json;
 use serde_json::{json, Value};
 use tollgate_api_common::{ApiError, Authenticated};
 
-pub async fn gates(
-    State(state): State<QueryState>,
-    auth: Authenticated,
-) -> Result<Json<Value>, ApiError> {
+pub async fn gates(State(state): State<QueryState>, auth: Authenticated) -> Result<Json<Value>, ApiError> {
     auth.require_reader()?;
-    let catalog = state.catalog.snapshot();
-    Ok(Json(
-        json!({ "gates": catalog.gates().collect::<Vec<_>>() }),
-    ))
+    let catalog = state.catalog.refresh(&state.log).await.map_err(ApiError::internal)?;
+    Ok(Json(json!({ "gates": catalog.gates().collect::<Vec<_>>() })))
 }
 
-pub async fn stages(
-    State(state): State<QueryState>,
-    auth: Authenticated,
-) -> Result<Json<Value>, ApiError> {
+pub async fn stages(State(state): State<QueryState>, auth: Authenticated) -> Result<Json<Value>, ApiError> {
     auth.require_reader()?;
-    let catalog = state.catalog.snapshot();
-    Ok(Json(
-        json!({ "stages": catalog.stages().collect::<Vec<_>>() }),
-    ))
+    let catalog = state.catalog.refresh(&state.log).await.map_err(ApiError::internal)?;
+    Ok(Json(json!({ "stages": catalog.stages().collect::<Vec<_>>() })))
 }

@@ -16,7 +16,7 @@ pub async fn show(
     auth.require_reader()?;
     let unit = Unit::parse_text(&key).map_err(|e| ApiError::Validation(vec![e.into()]))?;
     let key = unit.key();
-    let catalog = state.catalog.snapshot();
+    let catalog = state.catalog.refresh(&state.log).await.map_err(ApiError::internal)?;
     unit_view(&state.log, &catalog, &key)
         .await
         .map_err(ApiError::internal)?

@@ -6,11 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "tollgate",
-    version,
-    about = "Event-sourced gatekeeper for software delivery pipelines"
-)]
+#[command(name = "tollgate", version, about = "Event-sourced gatekeeper for software delivery pipelines")]
 pub struct Cli {
     #[command(flatten)]
     pub client: ClientArgs,
@@ -22,12 +18,7 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct ClientArgs {
     /// The Tollgate server.
-    #[arg(
-        long,
-        env = "TOLLGATE_SERVER",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "TOLLGATE_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
     pub server: String,
     /// A bearer token (see `tollgate token mint`).
     #[arg(long, env = "TOLLGATE_TOKEN", global = true, hide_env_values = true)]
@@ -75,6 +66,10 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed at start).
     #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Keep the log in PostgreSQL instead of the embedded SQLite file
+    /// (postgres://user@host:port/db); the data dir still holds the key.
+    #[arg(long, env = "TOLLGATE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -212,6 +207,10 @@ pub struct VerifyArgs {
     /// Verify the log stored in this data dir (with its instance key).
     #[arg(long, conflicts_with = "file")]
     pub data_dir: Option<PathBuf>,
+    /// With --data-dir: the log is in this PostgreSQL database, not in the
+    /// data dir's SQLite file.
+    #[arg(long, env = "TOLLGATE_DATABASE_URL", requires = "data_dir", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Verify an export written by `audit export`.
     #[arg(long, requires = "public_key")]
     pub file: Option<PathBuf>,

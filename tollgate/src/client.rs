@@ -19,11 +19,7 @@ impl Client {
             .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the HTTP client")?;
-        Ok(Self {
-            http,
-            base: args.server.trim_end_matches('/').to_owned(),
-            token: args.token.clone(),
-        })
+        Ok(Self { http, base: args.server.trim_end_matches('/').to_owned(), token: args.token.clone() })
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -46,10 +42,7 @@ impl Client {
 
     /// Sends and returns the response when it succeeded.
     pub async fn send_raw(&self, builder: RequestBuilder) -> anyhow::Result<Response> {
-        let response = builder
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", self.base))?;
+        let response = builder.send().await.with_context(|| format!("cannot reach {}", self.base))?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -81,10 +74,6 @@ impl Client {
 /// Turns a problem+json answer into one readable error.
 fn problem(status: reqwest::StatusCode, body: &str) -> anyhow::Error {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
-    let detail = parsed
-        .as_ref()
-        .and_then(|p| p.get("detail"))
-        .and_then(Value::as_str)
-        .unwrap_or(body);
+    let detail = parsed.as_ref().and_then(|p| p.get("detail")).and_then(Value::as_str).unwrap_or(body);
     anyhow!("the server refused the request ({status}): {detail}")
 }

@@ -36,12 +36,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(%addr, data_dir = %args.data_dir.display(), "serving");
             app.run_until_stopped().await
         }
-        Command::Token(TokenCommand::Mint {
-            data_dir,
-            subject,
-            roles,
-            ttl_hours,
-        }) => commands::token::mint(&data_dir, &subject, &roles, ttl_hours),
+        Command::Token(TokenCommand::Mint { data_dir, subject, roles, ttl_hours }) => {
+            commands::token::mint(&data_dir, &subject, &roles, ttl_hours)
+        }
         other => {
             let client = client::Client::new(&cli.client)?;
             match other {
@@ -61,10 +58,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// (an env-filter directive) overrides both.
 fn init_tracing(server: bool) {
     let default = if server { "info" } else { "warn" };
-    let filter =
-        EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

@@ -7,10 +7,7 @@ use serde_json::Value;
 /// Prints `value` as JSON, or runs `text` to print the human form.
 pub fn print(format: Format, value: &Value, text: impl FnOnce(&Value)) {
     match format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(value).unwrap_or_default()
-        ),
+        Format::Json => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
         Format::Text => text(value),
     }
 }

@@ -30,19 +30,13 @@ pub struct Application {
 impl Application {
     pub async fn build(args: &ServeArgs) -> anyhow::Result<Self> {
         let data_dir = &args.data_dir;
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating data dir {}", data_dir.display()))?;
-        let key =
-            load_or_create_key(&data_dir.join(KEY_FILE)).context("loading the instance key")?;
+        std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
+        let key = load_or_create_key(&data_dir.join(KEY_FILE)).context("loading the instance key")?;
         let verifying = key.verifying_key();
         let signer = Signer::new(key);
         let key_id = signer.key_id().to_owned();
-        let log = open_log(data_dir, signer).await?;
-        let catalog = Arc::new(
-            CatalogCache::load(&log)
-                .await
-                .context("loading gates and stages")?,
-        );
+        let log = open_log(data_dir, args.database_url.as_deref(), signer).await?;
+        let catalog = Arc::new(CatalogCache::load(&log).await.context("loading gates and stages")?);
         let schemas = Arc::new(Schemas::load().context("compiling the built-in JSON Schemas")?);
         let mut tokens = TokenValidator::default();
         tokens.trust_ed25519(LOCAL_ISSUER, &key_id, verifying.as_bytes());
@@ -53,20 +47,13 @@ impl Application {
             service: Arc::new(CommandService::new(log.clone(), catalog.clone(), schemas)),
             tokens: tokens.clone(),
         };
-        let query = QueryState {
-            log,
-            catalog,
-            tokens,
-            jwks,
-        };
+        let query = QueryState { log, catalog, tokens, jwks };
         let router = tollgate_command_api::router(command)
             .merge(tollgate_query_api::router(query))
             .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(middleware::from_fn(request_id_layer));
-        let listener = TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("binding {}", args.listen))?;
+        let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         Ok(Self { listener, router })
     }
 
@@ -76,18 +63,21 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then finishes open requests.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving HTTP")
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")
     }
 }
 
-async fn open_log(data_dir: &Path, signer: Signer) -> anyhow::Result<EventLog> {
-    let path = data_dir.join(DB_FILE);
-    EventLog::open_sqlite(&path, signer)
-        .await
-        .with_context(|| format!("opening the event log {}", path.display()))
+/// PostgreSQL when a URL is given, the data dir's SQLite file otherwise.
+pub async fn open_log(data_dir: &Path, database_url: Option<&str>, signer: Signer) -> anyhow::Result<EventLog> {
+    match database_url {
+        Some(url) => EventLog::open_postgres(url, signer).await.context("opening the event log in PostgreSQL"),
+        None => {
+            let path = data_dir.join(DB_FILE);
+            EventLog::open_sqlite(&path, signer)
+                .await
+                .with_context(|| format!("opening the event log {}", path.display()))
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -16,31 +16,15 @@ fn define_build() -> CatalogCommand {
 
 #[test]
 fn defining_a_gate_records_it_once() {
-    given([])
-        .when_catalog(define_build())
-        .then(vec![gate_defined(
-            "build",
-            &["compile"],
-            GateMode::Enforcing,
-        )]);
-    given([gate_defined("build", &["compile"], GateMode::Enforcing)])
-        .when_catalog(define_build())
-        .then(vec![]);
+    given([]).when_catalog(define_build()).then(vec![gate_defined("build", &["compile"], GateMode::Enforcing)]);
+    given([gate_defined("build", &["compile"], GateMode::Enforcing)]).when_catalog(define_build()).then(vec![]);
 }
 
 #[test]
 fn redefining_a_gate_records_the_new_definition() {
-    given([gate_defined(
-        "build",
-        &["compile", "package"],
-        GateMode::Enforcing,
-    )])
-    .when_catalog(define_build())
-    .then(vec![gate_defined(
-        "build",
-        &["compile"],
-        GateMode::Enforcing,
-    )]);
+    given([gate_defined("build", &["compile", "package"], GateMode::Enforcing)])
+        .when_catalog(define_build())
+        .then(vec![gate_defined("build", &["compile"], GateMode::Enforcing)]);
 }
 
 #[test]
@@ -53,13 +37,8 @@ fn gate_rules() {
         owner: None,
         description: None,
     };
-    given([])
-        .when_catalog(dup)
-        .then_err(CatalogError::DuplicateAction(action("a")));
-    let long = CatalogCommand::DisableGate {
-        gate: gate("build"),
-        reason: Some("x".repeat(MAX_TEXT + 1)),
-    };
+    given([]).when_catalog(dup).then_err(CatalogError::DuplicateAction(action("a")));
+    let long = CatalogCommand::DisableGate { gate: gate("build"), reason: Some("x".repeat(MAX_TEXT + 1)) };
     given([gate_defined("build", &[], GateMode::Enforcing)])
         .when_catalog(long)
         .then_err(CatalogError::TextTooLong { field: "reason" });
@@ -72,91 +51,42 @@ fn stages_need_existing_distinct_gates() {
         gates: gates.iter().map(|g| gate(g)).collect(),
         description: None,
     };
-    given([])
-        .when_catalog(define(&[]))
-        .then_err(CatalogError::NoGates);
-    given([])
-        .when_catalog(define(&["build"]))
-        .then_err(CatalogError::UnknownGate(gate("build")));
+    given([]).when_catalog(define(&[])).then_err(CatalogError::NoGates);
+    given([]).when_catalog(define(&["build"])).then_err(CatalogError::UnknownGate(gate("build")));
     let build = gate_defined("build", &[], GateMode::Enforcing);
     given([build.clone()])
         .when_catalog(define(&["build", "build"]))
         .then_err(CatalogError::DuplicateGate(gate("build")));
-    given([build.clone()])
-        .when_catalog(define(&["build"]))
-        .then(vec![stage_defined("release", &["build"])]);
-    given([build, stage_defined("release", &["build"])])
-        .when_catalog(define(&["build"]))
-        .then(vec![]);
+    given([build.clone()]).when_catalog(define(&["build"])).then(vec![stage_defined("release", &["build"])]);
+    given([build, stage_defined("release", &["build"])]).when_catalog(define(&["build"])).then(vec![]);
 }
 
 #[test]
 fn disable_and_enable_toggle_and_repeat_as_no_ops() {
     let build = gate_defined("build", &[], GateMode::Enforcing);
-    let disable = CatalogCommand::DisableGate {
-        gate: gate("build"),
-        reason: Some("flaky".into()),
-    };
+    let disable = CatalogCommand::DisableGate { gate: gate("build"), reason: Some("flaky".into()) };
     given([build.clone()])
         .when_catalog(disable.clone())
-        .then(vec![Event::GateDisabled {
-            gate: gate("build"),
-            reason: Some("flaky".into()),
-        }]);
-    let disabled = Event::GateDisabled {
-        gate: gate("build"),
-        reason: None,
-    };
-    given([build.clone(), disabled.clone()])
-        .when_catalog(disable)
-        .then(vec![]);
+        .then(vec![Event::GateDisabled { gate: gate("build"), reason: Some("flaky".into()) }]);
+    let disabled = Event::GateDisabled { gate: gate("build"), reason: None };
+    given([build.clone(), disabled.clone()]).when_catalog(disable).then(vec![]);
     given([build.clone(), disabled])
-        .when_catalog(CatalogCommand::EnableGate {
-            gate: gate("build"),
-        })
-        .then(vec![Event::GateEnabled {
-            gate: gate("build"),
-        }]);
-    given([build.clone()])
-        .when_catalog(CatalogCommand::EnableGate {
-            gate: gate("build"),
-        })
-        .then(vec![]);
+        .when_catalog(CatalogCommand::EnableGate { gate: gate("build") })
+        .then(vec![Event::GateEnabled { gate: gate("build") }]);
+    given([build.clone()]).when_catalog(CatalogCommand::EnableGate { gate: gate("build") }).then(vec![]);
     given([])
-        .when_catalog(CatalogCommand::EnableGate {
-            gate: gate("build"),
-        })
+        .when_catalog(CatalogCommand::EnableGate { gate: gate("build") })
         .then_err(CatalogError::UnknownGate(gate("build")));
 
     let release = stage_defined("release", &["build"]);
     given([build.clone(), release.clone()])
-        .when_catalog(CatalogCommand::DisableStage {
-            stage: stage("release"),
-            reason: None,
-        })
-        .then(vec![Event::StageDisabled {
-            stage: stage("release"),
-            reason: None,
-        }]);
-    given([
-        build.clone(),
-        release,
-        Event::StageDisabled {
-            stage: stage("release"),
-            reason: None,
-        },
-    ])
-    .when_catalog(CatalogCommand::EnableStage {
-        stage: stage("release"),
-    })
-    .then(vec![Event::StageEnabled {
-        stage: stage("release"),
-    }]);
+        .when_catalog(CatalogCommand::DisableStage { stage: stage("release"), reason: None })
+        .then(vec![Event::StageDisabled { stage: stage("release"), reason: None }]);
+    given([build.clone(), release, Event::StageDisabled { stage: stage("release"), reason: None }])
+        .when_catalog(CatalogCommand::EnableStage { stage: stage("release") })
+        .then(vec![Event::StageEnabled { stage: stage("release") }]);
     given([build])
-        .when_catalog(CatalogCommand::DisableStage {
-            stage: stage("nope"),
-            reason: None,
-        })
+        .when_catalog(CatalogCommand::DisableStage { stage: stage("nope"), reason: None })
         .then_err(CatalogError::UnknownStage(stage("nope")));
 }
 
@@ -164,10 +94,7 @@ fn disable_and_enable_toggle_and_repeat_as_no_ops() {
 fn redefinition_keeps_the_enabled_state() {
     let catalog = Catalog::default()
         .evolve(&gate_defined("build", &[], GateMode::Enforcing))
-        .evolve(&Event::GateDisabled {
-            gate: gate("build"),
-            reason: None,
-        })
+        .evolve(&Event::GateDisabled { gate: gate("build"), reason: None })
         .evolve(&gate_defined("build", &["x"], GateMode::Enforcing));
     assert!(!catalog.gate(&gate("build")).unwrap().enabled);
 }

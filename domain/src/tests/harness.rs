@@ -101,11 +101,7 @@ pub fn gate_defined(name: &str, actions: &[&str], mode: GateMode) -> Event {
 }
 
 pub fn stage_defined(name: &str, gates: &[&str]) -> Event {
-    Event::StageDefined {
-        stage: stage(name),
-        gates: gates.iter().map(|g| gate(g)).collect(),
-        description: None,
-    }
+    Event::StageDefined { stage: stage(name), gates: gates.iter().map(|g| gate(g)).collect(), description: None }
 }
 
 /// A receipt with a fixed, distinct id per `n` so tests can name it.
@@ -125,11 +121,11 @@ pub fn receipt(n: u128, gate_name: &str, action_name: &str, multipass: bool) -> 
 }
 
 pub fn submitted(n: u128, gate_name: &str, action_name: &str, multipass: bool) -> Event {
-    Event::ReceiptSubmitted(receipt(n, gate_name, action_name, multipass))
+    Event::ReceiptSubmitted(Box::new(receipt(n, gate_name, action_name, multipass)))
 }
 
 pub fn submit(n: u128, gate_name: &str, action_name: &str, multipass: bool) -> UnitCommand {
-    UnitCommand::Submit(receipt(n, gate_name, action_name, multipass))
+    UnitCommand::Submit(Box::new(receipt(n, gate_name, action_name, multipass)))
 }
 
 pub fn revoke(n: u128) -> UnitCommand {
@@ -153,11 +149,7 @@ pub fn revoked(n: u128) -> Event {
 }
 
 pub fn gate_passed(name: &str, receipts: &[u128]) -> Event {
-    Event::GatePassed {
-        unit_key: key(),
-        gate: gate(name),
-        receipts: receipts.iter().map(|n| Ulid(*n)).collect(),
-    }
+    Event::GatePassed { unit_key: key(), gate: gate(name), receipts: receipts.iter().map(|n| Ulid(*n)).collect() }
 }
 
 pub fn stage_passed(name: &str, gates: &[&str], receipts: &[u128]) -> Event {

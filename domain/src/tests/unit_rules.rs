@@ -25,10 +25,7 @@ fn gate_passes_when_every_required_action_passed() {
     history.push(submitted(1, "build", "compile", true));
     given(history)
         .when(submit(2, "build", "package", true))
-        .then(vec![
-            submitted(2, "build", "package", true),
-            gate_passed("build", &[1, 2]),
-        ]);
+        .then(vec![submitted(2, "build", "package", true), gate_passed("build", &[1, 2])]);
 }
 
 #[test]
@@ -39,45 +36,30 @@ fn stage_passes_when_its_last_gate_passes() {
         submitted(2, "build", "package", true),
         gate_passed("build", &[1, 2]),
     ]);
-    given(history)
-        .when(submit(3, "test", "unit-tests", true))
-        .then(vec![
-            submitted(3, "test", "unit-tests", true),
-            gate_passed("test", &[3]),
-            stage_passed("release", &["build", "test"], &[1, 2, 3]),
-        ]);
+    given(history).when(submit(3, "test", "unit-tests", true)).then(vec![
+        submitted(3, "test", "unit-tests", true),
+        gate_passed("test", &[3]),
+        stage_passed("release", &["build", "test"], &[1, 2, 3]),
+    ]);
 }
 
 #[test]
 fn a_failing_receipt_does_not_pass_the_gate() {
     let mut history = build_and_test();
     history.push(submitted(1, "build", "compile", true));
-    given(history)
-        .when(submit(2, "build", "package", false))
-        .then_types(&["ReceiptSubmitted"]);
+    given(history).when(submit(2, "build", "package", false)).then_types(&["ReceiptSubmitted"]);
 }
 
 #[test]
 fn the_latest_receipt_for_an_action_decides() {
     let mut history = build_and_test();
-    history.extend([
-        submitted(1, "build", "compile", true),
-        submitted(2, "build", "package", false),
-    ]);
+    history.extend([submitted(1, "build", "compile", true), submitted(2, "build", "package", false)]);
     given(history.clone())
         .when(submit(3, "build", "package", true))
-        .then(vec![
-            submitted(3, "build", "package", true),
-            gate_passed("build", &[1, 3]),
-        ]);
+        .then(vec![submitted(3, "build", "package", true), gate_passed("build", &[1, 3])]);
 
-    history.extend([
-        submitted(3, "build", "package", true),
-        gate_passed("build", &[1, 3]),
-    ]);
-    given(history)
-        .when(submit(4, "build", "compile", false))
-        .then_types(&["ReceiptSubmitted", "GateInvalidated"]);
+    history.extend([submitted(3, "build", "package", true), gate_passed("build", &[1, 3])]);
+    given(history).when(submit(4, "build", "compile", false)).then_types(&["ReceiptSubmitted", "GateInvalidated"]);
 }
 
 #[test]
@@ -89,15 +71,14 @@ fn a_gate_without_required_actions_needs_one_receipt_and_all_latest_passing() {
         gate_passed("scan", &[1]),
         stage_passed("secure", &["scan"], &[1]),
     ];
-    given(history.clone())
-        .when(submit(2, "scan", "sca", false))
-        .then_types(&["ReceiptSubmitted", "GateInvalidated", "StageInvalidated"]);
+    given(history.clone()).when(submit(2, "scan", "sca", false)).then_types(&[
+        "ReceiptSubmitted",
+        "GateInvalidated",
+        "StageInvalidated",
+    ]);
     given(vec![gate_defined("scan", &[], GateMode::Enforcing)])
         .when(submit(1, "scan", "anything", true))
-        .then(vec![
-            submitted(1, "scan", "anything", true),
-            gate_passed("scan", &[1]),
-        ]);
+        .then(vec![submitted(1, "scan", "anything", true), gate_passed("scan", &[1])]);
 }
 
 #[test]
@@ -108,44 +89,33 @@ fn advisory_gates_are_recorded_but_never_block() {
         stage_defined("release", &["build", "lint"]),
         submitted(1, "lint", "clippy", false),
     ];
-    given(history)
-        .when(submit(2, "build", "compile", true))
-        .then(vec![
-            submitted(2, "build", "compile", true),
-            gate_passed("build", &[2]),
-            stage_passed("release", &["build"], &[2]),
-        ]);
+    given(history).when(submit(2, "build", "compile", true)).then(vec![
+        submitted(2, "build", "compile", true),
+        gate_passed("build", &[2]),
+        stage_passed("release", &["build"], &[2]),
+    ]);
 }
 
 #[test]
 fn a_stage_of_advisory_gates_only_never_passes() {
-    given(vec![
-        gate_defined("lint", &["clippy"], GateMode::Advisory),
-        stage_defined("style", &["lint"]),
-    ])
-    .when(submit(1, "lint", "clippy", true))
-    .then_types(&["ReceiptSubmitted", "GatePassed"]);
+    given(vec![gate_defined("lint", &["clippy"], GateMode::Advisory), stage_defined("style", &["lint"])])
+        .when(submit(1, "lint", "clippy", true))
+        .then_types(&["ReceiptSubmitted", "GatePassed"]);
 }
 
 #[test]
 fn disabled_gates_do_not_block_and_disabled_stages_do_not_pass() {
     let mut history = build_and_test();
-    history.push(Event::GateDisabled {
-        gate: gate("test"),
-        reason: None,
-    });
+    history.push(Event::GateDisabled { gate: gate("test"), reason: None });
     history.push(submitted(1, "build", "compile", true));
-    given(history.clone())
-        .when(submit(2, "build", "package", true))
-        .then_types(&["ReceiptSubmitted", "GatePassed", "StagePassed"]);
+    given(history.clone()).when(submit(2, "build", "package", true)).then_types(&[
+        "ReceiptSubmitted",
+        "GatePassed",
+        "StagePassed",
+    ]);
 
-    history.push(Event::StageDisabled {
-        stage: stage("release"),
-        reason: None,
-    });
-    given(history)
-        .when(submit(2, "build", "package", true))
-        .then_types(&["ReceiptSubmitted", "GatePassed"]);
+    history.push(Event::StageDisabled { stage: stage("release"), reason: None });
+    given(history).when(submit(2, "build", "package", true)).then_types(&["ReceiptSubmitted", "GatePassed"]);
 }
 
 #[test]
@@ -159,9 +129,7 @@ fn a_stage_passes_once() {
         gate_passed("test", &[3]),
         stage_passed("release", &["build", "test"], &[1, 2, 3]),
     ]);
-    given(history)
-        .when(submit(4, "test", "unit-tests", true))
-        .then(vec![submitted(4, "test", "unit-tests", true)]);
+    given(history).when(submit(4, "test", "unit-tests", true)).then(vec![submitted(4, "test", "unit-tests", true)]);
 }
 
 fn passed_release() -> Vec<Event> {
@@ -181,15 +149,8 @@ fn passed_release() -> Vec<Event> {
 fn revoking_a_needed_receipt_invalidates_gate_and_stage() {
     given(passed_release()).when(revoke(3)).then(vec![
         revoked(3),
-        Event::GateInvalidated {
-            unit_key: key(),
-            gate: gate("test"),
-        },
-        Event::StageInvalidated {
-            unit_key: key(),
-            stage: stage("release"),
-            failing_gates: vec![gate("test")],
-        },
+        Event::GateInvalidated { unit_key: key(), gate: gate("test") },
+        Event::StageInvalidated { unit_key: key(), stage: stage("release"), failing_gates: vec![gate("test")] },
     ]);
 }
 
@@ -198,15 +159,8 @@ fn revoking_a_failing_receipt_lets_the_earlier_passing_one_count() {
     let mut history = passed_release();
     history.extend([
         submitted(4, "test", "unit-tests", false),
-        Event::GateInvalidated {
-            unit_key: key(),
-            gate: gate("test"),
-        },
-        Event::StageInvalidated {
-            unit_key: key(),
-            stage: stage("release"),
-            failing_gates: vec![gate("test")],
-        },
+        Event::GateInvalidated { unit_key: key(), gate: gate("test") },
+        Event::StageInvalidated { unit_key: key(), stage: stage("release"), failing_gates: vec![gate("test")] },
     ]);
     given(history).when(revoke(4)).then(vec![
         revoked(4),
@@ -217,26 +171,15 @@ fn revoking_a_failing_receipt_lets_the_earlier_passing_one_count() {
 
 #[test]
 fn refusals_name_the_rule() {
-    given(build_and_test())
-        .when(submit(1, "deploy", "x", true))
-        .then_err(ReceiptError::UnknownGate(gate("deploy")));
+    given(build_and_test()).when(submit(1, "deploy", "x", true)).then_err(ReceiptError::UnknownGate(gate("deploy")));
     given(build_and_test())
         .when(submit(1, "build", "lint", true))
-        .then_err(ReceiptError::ActionNotRequired {
-            gate: gate("build"),
-            action: action("lint"),
-        });
-    given(passed_release())
-        .when(submit(1, "build", "compile", true))
-        .then_err(ReceiptError::DuplicateReceipt(Ulid(1)));
-    given(passed_release())
-        .when(revoke(9))
-        .then_err(ReceiptError::ReceiptNotFound(Ulid(9)));
+        .then_err(ReceiptError::ActionNotRequired { gate: gate("build"), action: action("lint") });
+    given(passed_release()).when(submit(1, "build", "compile", true)).then_err(ReceiptError::DuplicateReceipt(Ulid(1)));
+    given(passed_release()).when(revoke(9)).then_err(ReceiptError::ReceiptNotFound(Ulid(9)));
     let mut history = passed_release();
     history.push(revoked(3));
-    given(history)
-        .when(revoke(3))
-        .then_err(ReceiptError::AlreadyRevoked(Ulid(3)));
+    given(history).when(revoke(3)).then_err(ReceiptError::AlreadyRevoked(Ulid(3)));
     let blank = UnitCommand::Revoke {
         receipt_id: Ulid(1),
         unit_key: key(),
@@ -244,31 +187,20 @@ fn refusals_name_the_rule() {
         revoked_by: "admin".into(),
         at: NOW,
     };
-    given(passed_release())
-        .when(blank)
-        .then_err(ReceiptError::BadReason);
+    given(passed_release()).when(blank).then_err(ReceiptError::BadReason);
 }
 
 #[test]
 fn status_explains_why_a_stage_has_not_passed() {
     let mut catalog = Catalog::default();
     let mut state = UnitState::default();
-    for e in build_and_test()
-        .iter()
-        .chain(&[submitted(1, "build", "compile", true)])
-    {
+    for e in build_and_test().iter().chain(&[submitted(1, "build", "compile", true)]) {
         catalog.apply(e);
         state.apply(e);
     }
     let release = catalog.stage(&stage("release")).unwrap();
     let status = stage_status(release, &catalog, &state);
     assert!(!status.passed);
-    assert_eq!(
-        status.reason,
-        "gate build has not passed: action package has no receipt"
-    );
-    assert_eq!(
-        status.gates[0].actions[0].receipt.as_ref().map(|r| r.id),
-        Some(Ulid(1))
-    );
+    assert_eq!(status.reason, "gate build has not passed: action package has no receipt");
+    assert_eq!(status.gates[0].actions[0].receipt.as_ref().map(|r| r.id), Some(Ulid(1)));
 }

@@ -51,11 +51,7 @@ pub(crate) trait WriteBackend: Send {
     /// The stream's last version, `None` when it has no events.
     async fn stream_version(&mut self, stream: &str) -> Result<Option<u64>, LogError>;
     /// The row of an idempotency key, if used before.
-    async fn idempotency(
-        &mut self,
-        scope: &str,
-        key: &str,
-    ) -> Result<Option<IdempotencyRow>, LogError>;
+    async fn idempotency(&mut self, scope: &str, key: &str) -> Result<Option<IdempotencyRow>, LogError>;
     /// Whether an event id is already in the log.
     async fn event_id_exists(&mut self, event_id: &str) -> Result<bool, LogError>;
     /// Events with `first <= position <= last`, ascending (for replays).
@@ -63,12 +59,7 @@ pub(crate) trait WriteBackend: Send {
     /// Inserts one event.
     async fn insert_event(&mut self, row: EventRow<'_>) -> Result<(), LogError>;
     /// Records an idempotency key's first use.
-    async fn insert_idempotency(
-        &mut self,
-        key: &IdempotencyKey,
-        first: u64,
-        last: u64,
-    ) -> Result<(), LogError>;
+    async fn insert_idempotency(&mut self, key: &IdempotencyKey, first: u64, last: u64) -> Result<(), LogError>;
     /// Commits the batch.
     async fn commit(&mut self) -> Result<(), LogError>;
     /// Rolls the batch back; errors are ignored by the caller beyond logging.
@@ -80,16 +71,12 @@ pub(crate) trait WriteBackend: Send {
 pub(crate) trait ReadBackend: Send + Sync {
     async fn read_stream(&self, stream: &str) -> Result<Vec<RecordedEvent>, LogError>;
     async fn read_from(&self, from: u64, limit: u32) -> Result<Vec<RecordedEvent>, LogError>;
-    async fn read_category(&self, prefix: &str) -> Result<Vec<RecordedEvent>, LogError>;
+    async fn read_category(&self, prefix: &str, after: u64) -> Result<Vec<RecordedEvent>, LogError>;
     async fn find_event(&self, event_id: &str) -> Result<Option<RecordedEvent>, LogError>;
     async fn head(&self) -> Result<u64, LogError>;
     /// The stored request hash of an idempotency key and the events its first
     /// use appended, `None` when the key was never used.
-    async fn find_idempotent(
-        &self,
-        scope: &str,
-        key: &str,
-    ) -> Result<Option<(String, Vec<RecordedEvent>)>, LogError>;
+    async fn find_idempotent(&self, scope: &str, key: &str) -> Result<Option<(String, Vec<RecordedEvent>)>, LogError>;
 }
 
 /// The text before the first ':' of a stream name (the whole name without one).
@@ -103,9 +90,7 @@ pub(crate) fn category_of(stream: &str) -> &str {
 pub(crate) fn unique_violation(err: sqlx::Error) -> LogError {
     if let sqlx::Error::Database(db) = &err {
         if db.kind() == sqlx::error::ErrorKind::UniqueViolation {
-            return LogError::Conflict {
-                constraint: db.constraint().unwrap_or("unknown").to_owned(),
-            };
+            return LogError::Conflict { constraint: db.constraint().unwrap_or("unknown").to_owned() };
         }
     }
     LogError::Storage(err)

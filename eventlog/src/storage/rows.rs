@@ -19,10 +19,7 @@ where
     &'static str: ColumnIndex<R>,
 {
     let position: i64 = row.try_get("position")?;
-    let corrupt = |reason: &str| LogError::Corrupt {
-        position,
-        reason: reason.to_owned(),
-    };
+    let corrupt = |reason: &str| LogError::Corrupt { position, reason: reason.to_owned() };
     let unsigned = |v: i64, what: &str| u64::try_from(v).map_err(|_| corrupt(what));
     let json = |col: &'static str| -> Result<serde_json::Value, LogError> {
         let text: String = row.try_get(col)?;
@@ -67,17 +64,12 @@ where
     usize: ColumnIndex<R>,
 {
     let Some(row) = row else {
-        return Ok(Tip {
-            position: 0,
-            hash: GENESIS_HASH.to_owned(),
-        });
+        return Ok(Tip { position: 0, hash: GENESIS_HASH.to_owned() });
     };
     let position: i64 = row.try_get(0)?;
     Ok(Tip {
-        position: u64::try_from(position).map_err(|_| LogError::Corrupt {
-            position,
-            reason: "negative position".to_owned(),
-        })?,
+        position: u64::try_from(position)
+            .map_err(|_| LogError::Corrupt { position, reason: "negative position".to_owned() })?,
         hash: row.try_get(1)?,
     })
 }
@@ -94,9 +86,5 @@ where
         let v: i64 = row.try_get(col)?;
         u64::try_from(v).map_err(|_| LogError::OutOfRange("idempotency position"))
     };
-    Ok(super::IdempotencyRow {
-        request_hash: row.try_get(0)?,
-        first_position: pos(1)?,
-        last_position: pos(2)?,
-    })
+    Ok(super::IdempotencyRow { request_hash: row.try_get(0)?, first_position: pos(1)?, last_position: pos(2)? })
 }

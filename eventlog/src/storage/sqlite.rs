@@ -4,8 +4,7 @@
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::ConnectOptions as _;
 use std::path::Path;
@@ -46,13 +45,9 @@ fn options(path: &Path) -> SqliteConnectOptions {
 /// writer connection and the reader pool.
 pub(crate) async fn open(path: &Path) -> Result<(SqliteWriter, SqliteReader), LogError> {
     let mut conn = options(path).create_if_missing(true).connect().await?;
-    sqlx::migrate!("../migrations/sqlite")
-        .run(&mut conn)
-        .await?;
-    let pool = SqlitePoolOptions::new()
-        .max_connections(READ_POOL_SIZE)
-        .connect_with(options(path).read_only(true))
-        .await?;
+    sqlx::migrate!("../migrations/sqlite").run(&mut conn).await?;
+    let pool =
+        SqlitePoolOptions::new().max_connections(READ_POOL_SIZE).connect_with(options(path).read_only(true)).await?;
     Ok((SqliteWriter { conn }, SqliteReader { pool }))
 }
 
@@ -65,46 +60,28 @@ pub(crate) struct SqliteWriter {
 #[async_trait]
 impl WriteBackend for SqliteWriter {
     async fn begin(&mut self) -> Result<Option<Tip>, LogError> {
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut self.conn)
-            .await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await?;
         // This connection is the only writer, so the cached tip stays valid.
         Ok(None)
     }
 
     async fn load_tip(&mut self) -> Result<Tip, LogError> {
-        let row = sqlx::query(SELECT_TIP)
-            .fetch_optional(&mut self.conn)
-            .await?;
+        let row = sqlx::query(SELECT_TIP).fetch_optional(&mut self.conn).await?;
         decode_tip(row)
     }
 
     async fn stream_version(&mut self, stream: &str) -> Result<Option<u64>, LogError> {
-        let v: Option<i64> = sqlx::query_scalar(SELECT_STREAM_VERSION)
-            .bind(stream)
-            .fetch_one(&mut self.conn)
-            .await?;
+        let v: Option<i64> = sqlx::query_scalar(SELECT_STREAM_VERSION).bind(stream).fetch_one(&mut self.conn).await?;
         Ok(v.and_then(|v| u64::try_from(v).ok()))
     }
 
-    async fn idempotency(
-        &mut self,
-        scope: &str,
-        key: &str,
-    ) -> Result<Option<IdempotencyRow>, LogError> {
-        let row = sqlx::query(SELECT_IDEMPOTENCY)
-            .bind(scope)
-            .bind(key)
-            .fetch_optional(&mut self.conn)
-            .await?;
+    async fn idempotency(&mut self, scope: &str, key: &str) -> Result<Option<IdempotencyRow>, LogError> {
+        let row = sqlx::query(SELECT_IDEMPOTENCY).bind(scope).bind(key).fetch_optional(&mut self.conn).await?;
         row.as_ref().map(decode_idempotency).transpose()
     }
 
     async fn event_id_exists(&mut self, event_id: &str) -> Result<bool, LogError> {
-        let row = sqlx::query(SELECT_EVENT_ID)
-            .bind(event_id)
-            .fetch_optional(&mut self.conn)
-            .await?;
+        let row = sqlx::query(SELECT_EVENT_ID).bind(event_id).fetch_optional(&mut self.conn).await?;
         Ok(row.is_some())
     }
 
@@ -141,12 +118,7 @@ impl WriteBackend for SqliteWriter {
         Ok(())
     }
 
-    async fn insert_idempotency(
-        &mut self,
-        key: &IdempotencyKey,
-        first: u64,
-        last: u64,
-    ) -> Result<(), LogError> {
+    async fn insert_idempotency(&mut self, key: &IdempotencyKey, first: u64, last: u64) -> Result<(), LogError> {
         sqlx::query(INSERT_IDEMPOTENCY)
             .bind(&key.scope)
             .bind(&key.key)
@@ -185,30 +157,25 @@ impl ReadBackend for SqliteReader {
 
     async fn read_from(&self, from: u64, limit: u32) -> Result<Vec<RecordedEvent>, LogError> {
         let sql = format!("{SELECT_EVENTS} WHERE position >= ? ORDER BY position LIMIT ?");
-        let rows = sqlx::query(&sql)
-            .bind(to_i64(from, "position")?)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query(&sql).bind(to_i64(from, "position")?).bind(i64::from(limit)).fetch_all(&self.pool).await?;
         decode_all(&rows)
     }
 
-    async fn read_category(&self, prefix: &str) -> Result<Vec<RecordedEvent>, LogError> {
+    async fn read_category(&self, prefix: &str, after: u64) -> Result<Vec<RecordedEvent>, LogError> {
+        let after = i64::try_from(after).map_err(|_| LogError::OutOfRange("position"))?;
         // "gate:" names exactly one category: use the (category, position) index.
         let rows = match prefix.strip_suffix(':').filter(|c| !c.contains(':')) {
             Some(category) => {
-                let sql = format!("{SELECT_EVENTS} WHERE category = ? ORDER BY position");
-                sqlx::query(&sql)
-                    .bind(category)
-                    .fetch_all(&self.pool)
-                    .await?
+                let sql = format!("{SELECT_EVENTS} WHERE category = ? AND position > ? ORDER BY position");
+                sqlx::query(&sql).bind(category).bind(after).fetch_all(&self.pool).await?
             }
             None => {
                 // Any other prefix: a plain prefix match (substr, not LIKE, so `%`/`_` are literal).
                 let sql = format!(
-                    "{SELECT_EVENTS} WHERE substr(stream, 1, length(?1)) = ?1 ORDER BY position"
+                    "{SELECT_EVENTS} WHERE substr(stream, 1, length(?1)) = ?1 AND position > ?2 ORDER BY position"
                 );
-                sqlx::query(&sql).bind(prefix).fetch_all(&self.pool).await?
+                sqlx::query(&sql).bind(prefix).bind(after).fetch_all(&self.pool).await?
             }
         };
         decode_all(&rows)
@@ -216,32 +183,19 @@ impl ReadBackend for SqliteReader {
 
     async fn find_event(&self, event_id: &str) -> Result<Option<RecordedEvent>, LogError> {
         let sql = format!("{SELECT_EVENTS} WHERE event_id = ?");
-        let row = sqlx::query(&sql)
-            .bind(event_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&sql).bind(event_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(decode).transpose()
     }
 
     async fn head(&self) -> Result<u64, LogError> {
-        let v: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
-            .fetch_one(&self.pool)
-            .await?;
+        let v: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events").fetch_one(&self.pool).await?;
         u64::try_from(v).map_err(|_| LogError::OutOfRange("head position"))
     }
 
-    async fn find_idempotent(
-        &self,
-        scope: &str,
-        key: &str,
-    ) -> Result<Option<(String, Vec<RecordedEvent>)>, LogError> {
+    async fn find_idempotent(&self, scope: &str, key: &str) -> Result<Option<(String, Vec<RecordedEvent>)>, LogError> {
         // The key row and its events commit in one transaction and are never
         // changed afterwards, so two separate reads see a consistent pair.
-        let row = sqlx::query(SELECT_IDEMPOTENCY)
-            .bind(scope)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(SELECT_IDEMPOTENCY).bind(scope).bind(key).fetch_optional(&self.pool).await?;
         let Some(row) = row.as_ref().map(decode_idempotency).transpose()? else {
             return Ok(None);
         };

@@ -8,9 +8,7 @@ use ed25519_dalek::SigningKey;
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use tollgate_eventlog::{
-    AppendRequest, EventLog, ExpectedVersion, IdempotencyKey, NewEvent, Signer,
-};
+use tollgate_eventlog::{AppendRequest, EventLog, ExpectedVersion, IdempotencyKey, NewEvent, Signer};
 
 pub struct TestLog {
     pub log: EventLog,
@@ -25,10 +23,7 @@ pub fn signer(seed: u8) -> Signer {
 }
 
 pub fn keys_of(signers: &[&Signer]) -> HashMap<String, ed25519_dalek::VerifyingKey> {
-    signers
-        .iter()
-        .map(|s| (s.key_id().to_owned(), s.verifying_key()))
-        .collect()
+    signers.iter().map(|s| (s.key_id().to_owned(), s.verifying_key())).collect()
 }
 
 pub async fn open() -> TestLog {
@@ -36,12 +31,7 @@ pub async fn open() -> TestLog {
     let path = dir.path().join("log.db");
     let signer = signer(42);
     let log = EventLog::open_sqlite(&path, signer.clone()).await.unwrap();
-    TestLog {
-        log,
-        path,
-        signer,
-        _dir: dir,
-    }
+    TestLog { log, path, signer, _dir: dir }
 }
 
 impl TestLog {
@@ -52,11 +42,7 @@ impl TestLog {
     /// A raw connection that bypasses the log, as an attacker with file access would.
     pub async fn raw(&self) -> sqlx::SqliteConnection {
         use sqlx::ConnectOptions as _;
-        sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&self.path)
-            .connect()
-            .await
-            .unwrap()
+        sqlx::sqlite::SqliteConnectOptions::new().filename(&self.path).connect().await.unwrap()
     }
 }
 
@@ -72,18 +58,9 @@ pub fn event(stream: &str, n: u64) -> NewEvent {
 }
 
 pub fn request(stream: &str, expected: ExpectedVersion, events: Vec<NewEvent>) -> AppendRequest {
-    AppendRequest {
-        stream: stream.to_owned(),
-        expected,
-        events,
-        idempotency: None,
-    }
+    AppendRequest { stream: stream.to_owned(), expected, events, idempotency: None }
 }
 
 pub fn key(key: &str, request_hash: &str) -> Option<IdempotencyKey> {
-    Some(IdempotencyKey {
-        scope: "ci".to_owned(),
-        key: key.to_owned(),
-        request_hash: request_hash.to_owned(),
-    })
+    Some(IdempotencyKey { scope: "ci".to_owned(), key: key.to_owned(), request_hash: request_hash.to_owned() })
 }

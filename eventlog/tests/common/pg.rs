@@ -29,15 +29,10 @@ pub fn server_url(test: &str) -> Option<String> {
 /// Creates a fresh database, or returns `None` (skipped) without a server.
 pub async fn fresh(test: &str) -> Option<PgDb> {
     let server = server_url(test)?;
-    let name = format!(
-        "tollgate_test_{}",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
+    let name = format!("tollgate_test_{}", ulid::Ulid::new().to_string().to_lowercase());
     let mut admin = PgConnection::connect(&server).await.unwrap();
     // template0 + C collation: UTF-8 whatever the server's default locale is.
-    let sql = format!(
-        "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
-    );
+    let sql = format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'");
     sqlx::query(&sql).execute(&mut admin).await.unwrap();
     let url = with_database(&server, &name, None);
     Some(PgDb { url, name, server })
@@ -78,10 +73,6 @@ fn with_database(server: &str, db: &str, credentials: Option<(&str, &str)>) -> S
         Some((user, password)) => format!("{user}:{password}@{host}"),
         None => authority.to_owned(),
     };
-    let query = if query.is_empty() {
-        String::new()
-    } else {
-        format!("?{query}")
-    };
+    let query = if query.is_empty() { String::new() } else { format!("?{query}") };
     format!("{scheme}://{authority}/{db}{query}")
 }

@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use ed25519_dalek::VerifyingKey;
-use tollgate_eventlog::{
-    AppendError, AppendOutcome, ChainVerifier, EventLog, ExpectedVersion, RecordedEvent, Signer,
-};
+use tollgate_eventlog::{AppendError, AppendOutcome, ChainVerifier, EventLog, ExpectedVersion, RecordedEvent, Signer};
 
 use super::{event, key, request};
 
@@ -38,39 +36,25 @@ pub async fn round_trip(log: &EventLog, signer: &Signer) {
     let stream = "unit:openssl@3.0.13-1/x86_64/rpm";
     let mut evs = vec![event(stream, 1), event("gate:build", 2)];
     evs[1].data = serde_json::json!({"é": "ü\n\u{1F600}", "big": 1e300, "small": -0.5});
-    let out = log
-        .append(request(stream, ExpectedVersion::NoStream, evs.clone()))
-        .await
-        .unwrap();
-    let AppendOutcome::Appended(written) = out else {
-        panic!("expected Appended, got {out:?}")
-    };
+    let out = log.append(request(stream, ExpectedVersion::NoStream, evs.clone())).await.unwrap();
+    let AppendOutcome::Appended(written) = out else { panic!("expected Appended, got {out:?}") };
     assert_eq!(written.len(), 2);
     assert_eq!((written[0].position, written[0].stream_version), (1, 1));
-    assert_eq!(
-        (written[1].position, written[1].stream.as_str()),
-        (2, "gate:build")
-    );
+    assert_eq!((written[1].position, written[1].stream.as_str()), (2, "gate:build"));
     assert_eq!(written[0].prev_hash, "0".repeat(64));
     assert_eq!(written[1].prev_hash, written[0].hash);
     assert_eq!(written[0].data, evs[0].data);
     assert_eq!(written[0].key_id, signer.key_id());
 
-    assert_eq!(
-        log.read_stream(stream).await.unwrap(),
-        written[..1].to_vec()
-    );
+    assert_eq!(log.read_stream(stream).await.unwrap(), written[..1].to_vec());
     assert_eq!(log.read_from(1, 10).await.unwrap(), written);
     assert_eq!(log.read_from(2, 10).await.unwrap(), written[1..].to_vec());
-    assert_eq!(
-        log.read_category("gate:").await.unwrap(),
-        written[1..].to_vec()
-    );
-    assert_eq!(
-        log.read_category("unit:openssl@").await.unwrap(),
-        written[..1].to_vec()
-    );
-    assert!(log.read_category("unit:%").await.unwrap().is_empty());
+    assert_eq!(log.read_category("gate:", 0).await.unwrap(), written[1..].to_vec());
+    assert_eq!(log.read_category("unit:openssl@", 0).await.unwrap(), written[..1].to_vec());
+    assert!(log.read_category("unit:%", 0).await.unwrap().is_empty());
+    // Reading after a position returns only what came later.
+    assert_eq!(log.read_category("gate:", written[0].position).await.unwrap(), written[1..].to_vec());
+    assert!(log.read_category("gate:", written[1].position).await.unwrap().is_empty());
     let found = log.find_event(&evs[1].event_id).await.unwrap();
     assert_eq!(found.as_ref(), Some(&written[1]));
     assert_eq!(log.find_event("nope").await.unwrap(), None);
@@ -87,19 +71,11 @@ pub async fn concurrent_appends(log: &EventLog, keys: HashMap<String, VerifyingK
         let log = log.clone();
         tasks.push(tokio::spawn(async move {
             let stream = format!("unit:u{}", i % 7);
-            log.append(request(
-                &stream,
-                ExpectedVersion::Any,
-                vec![event(&stream, i)],
-            ))
-            .await
+            log.append(request(&stream, ExpectedVersion::Any, vec![event(&stream, i)])).await
         }));
     }
     for task in tasks {
-        assert!(matches!(
-            task.await.unwrap().unwrap(),
-            AppendOutcome::Appended(_)
-        ));
+        assert!(matches!(task.await.unwrap().unwrap(), AppendOutcome::Appended(_)));
     }
     let all = verify_all(log, keys).await;
     let positions: Vec<u64> = all.iter().map(|e| e.position).collect();
@@ -110,10 +86,7 @@ pub async fn concurrent_appends(log: &EventLog, keys: HashMap<String, VerifyingK
     assert_eq!(versions, (1..=s0.len() as u64).collect::<Vec<_>>());
     let stats = log.stats();
     assert_eq!(stats.requests, 200);
-    assert!(
-        stats.max_batch > 1,
-        "no batch held more than one request: {stats:?}"
-    );
+    assert!(stats.max_batch > 1, "no batch held more than one request: {stats:?}");
     assert!(stats.batches < 200, "{stats:?}");
 }
 
@@ -124,18 +97,10 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = EventLog>,
 {
-    log.append(request("s:1", ExpectedVersion::Any, vec![event("s:1", 1)]))
-        .await
-        .unwrap();
+    log.append(request("s:1", ExpectedVersion::Any, vec![event("s:1", 1)])).await.unwrap();
     drop(log);
     let log2 = reopen().await;
-    log2.append(request(
-        "s:1",
-        ExpectedVersion::Exactly(1),
-        vec![event("s:1", 2)],
-    ))
-    .await
-    .unwrap();
+    log2.append(request("s:1", ExpectedVersion::Exactly(1), vec![event("s:1", 2)])).await.unwrap();
     assert_eq!(verify_all(&log2, keys).await.len(), 2);
 }
 
@@ -144,35 +109,17 @@ where
 pub async fn idempotent_replay(log: &EventLog) {
     assert_eq!(log.find_idempotent("ci", "k1").await.unwrap(), None);
     // Something unrelated first, so the key's events do not start at position 1.
-    log.append(request(
-        "unit:a",
-        ExpectedVersion::Any,
-        vec![event("unit:a", 0)],
-    ))
-    .await
-    .unwrap();
-    let mut req = request(
-        "unit:a",
-        ExpectedVersion::Exactly(1),
-        vec![event("unit:a", 1), event("gate:build", 2)],
-    );
+    log.append(request("unit:a", ExpectedVersion::Any, vec![event("unit:a", 0)])).await.unwrap();
+    let mut req = request("unit:a", ExpectedVersion::Exactly(1), vec![event("unit:a", 1), event("gate:build", 2)]);
     req.idempotency = key("k1", "hash-1");
-    let AppendOutcome::Appended(first) = log.append(req.clone()).await.unwrap() else {
-        panic!("expected Appended")
-    };
+    let AppendOutcome::Appended(first) = log.append(req.clone()).await.unwrap() else { panic!("expected Appended") };
     // A retry carries new event ids (and would fail Exactly(1)) but is still a replay.
     let mut retry = req.clone();
     retry.events = vec![event("unit:a", 1)];
     let again = log.append(retry).await.unwrap();
     assert_eq!(again, AppendOutcome::Replayed(first.clone()));
     assert_eq!(log.head().await.unwrap(), 3);
-    log.append(request(
-        "unit:a",
-        ExpectedVersion::Any,
-        vec![event("unit:a", 3)],
-    ))
-    .await
-    .unwrap();
+    log.append(request("unit:a", ExpectedVersion::Any, vec![event("unit:a", 3)])).await.unwrap();
     let found = log.find_idempotent("ci", "k1").await.unwrap();
     assert_eq!(found, Some(("hash-1".to_owned(), first)));
     // Keys are scoped by principal.
@@ -209,12 +156,7 @@ pub async fn nul_is_refused_per_request(log: &EventLog) {
     let mut bad = request("s:x", ExpectedVersion::Any, vec![event("s:x", 3)]);
     bad.events[0].event_type = "Bad\0Type".into();
     let err = log.append(bad).await.unwrap_err();
-    assert_eq!(
-        err,
-        AppendError::NulCharacter {
-            field: "event_type"
-        }
-    );
+    assert_eq!(err, AppendError::NulCharacter { field: "event_type" });
     assert_eq!(log.head().await.unwrap(), 1);
 }
 
@@ -229,11 +171,7 @@ pub async fn retrying_writer(log: EventLog, w: u64) -> Vec<RecordedEvent> {
         loop {
             attempts += 1;
             assert!(attempts < 10_000, "writer {w} makes no progress");
-            let req = request(
-                &stream,
-                ExpectedVersion::Exactly(expected),
-                vec![event(&stream, w * 100 + k)],
-            );
+            let req = request(&stream, ExpectedVersion::Exactly(expected), vec![event(&stream, w * 100 + k)]);
             match log.append(req).await {
                 Ok(AppendOutcome::Appended(evs)) => {
                     acked.extend(evs);

@@ -4,7 +4,7 @@
 
 use crate::cli::{AuditCommand, Format, VerifyArgs};
 use crate::client::Client;
-use crate::serve::{DB_FILE, KEY_FILE};
+use crate::serve::{open_log, DB_FILE, KEY_FILE};
 use anyhow::{bail, Context};
 use ed25519_dalek::VerifyingKey;
 use futures::StreamExt;
@@ -13,10 +13,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::Path;
 use tokio::io::AsyncWriteExt;
-use tollgate_eventlog::{
-    key_id_for, load_or_create_key, verifying_key_from_jwk, ChainVerifier, EventLog, RecordedEvent,
-    Signer,
-};
+use tollgate_eventlog::{key_id_for, load_or_create_key, verifying_key_from_jwk, ChainVerifier, RecordedEvent, Signer};
 
 /// Events verified per batch signature check.
 const BATCH: usize = 4096;
@@ -30,24 +27,17 @@ pub async fn run(client: &Client, format: Format, cmd: AuditCommand) -> anyhow::
 
 async fn export(client: &Client, from: u64, file: Option<&Path>) -> anyhow::Result<()> {
     client.require_token()?;
-    let response = client
-        .send_raw(client.request(
-            reqwest::Method::GET,
-            &format!("/v1/audit/events?from={from}"),
-        ))
-        .await?;
+    let response =
+        client.send_raw(client.request(reqwest::Method::GET, &format!("/v1/audit/events?from={from}"))).await?;
     let mut out: Box<dyn tokio::io::AsyncWrite + Unpin> = match file {
-        Some(path) => Box::new(
-            tokio::fs::File::create(path)
-                .await
-                .with_context(|| format!("creating {}", path.display()))?,
-        ),
+        Some(path) => {
+            Box::new(tokio::fs::File::create(path).await.with_context(|| format!("creating {}", path.display()))?)
+        }
         None => Box::new(tokio::io::stdout()),
     };
     let mut chunks = response.bytes_stream();
     while let Some(chunk) = chunks.next().await {
-        out.write_all(&chunk.context("reading the audit stream")?)
-            .await?;
+        out.write_all(&chunk.context("reading the audit stream")?).await?;
     }
     out.flush().await?;
     Ok(())
@@ -61,10 +51,7 @@ struct Batcher {
 
 impl Batcher {
     fn new(keys: HashMap<String, VerifyingKey>) -> Self {
-        Self {
-            verifier: ChainVerifier::new(keys),
-            pending: Vec::with_capacity(BATCH),
-        }
+        Self { verifier: ChainVerifier::new(keys), pending: Vec::with_capacity(BATCH) }
     }
 
     fn push(&mut self, event: RecordedEvent) -> anyhow::Result<()> {
@@ -77,20 +64,15 @@ impl Batcher {
 
     fn flush(&mut self) -> anyhow::Result<()> {
         let batch = std::mem::take(&mut self.pending);
-        self.verifier
-            .check_batch(&batch)
-            .map_err(|e| anyhow::anyhow!("audit verify failed: {e}"))
+        self.verifier.check_batch(&batch).map_err(|e| anyhow::anyhow!("audit verify failed: {e}"))
     }
 }
 
 async fn verify(client: &Client, format: Format, args: VerifyArgs) -> anyhow::Result<()> {
     let (source, batcher) = match (&args.data_dir, &args.file, &args.public_key) {
-        (Some(dir), _, _) => (dir.display().to_string(), from_data_dir(dir).await?),
+        (Some(dir), _, _) => (dir.display().to_string(), from_data_dir(dir, args.database_url.as_deref()).await?),
         (None, Some(file), Some(keys)) => (file.display().to_string(), from_file(file, keys)?),
-        _ => (
-            format!("server {}", client.base()),
-            from_server(client).await?,
-        ),
+        _ => (format!("server {}", client.base()), from_server(client).await?),
     };
     let verified = batcher.verifier.verified();
     let answer = json!({ "source": source, "verified": verified, "ok": true });
@@ -100,27 +82,19 @@ async fn verify(client: &Client, format: Format, args: VerifyArgs) -> anyhow::Re
     Ok(())
 }
 
-async fn from_data_dir(dir: &Path) -> anyhow::Result<Batcher> {
+async fn from_data_dir(dir: &Path, database_url: Option<&str>) -> anyhow::Result<Batcher> {
     let key_path = dir.join(KEY_FILE);
-    let db_path = dir.join(DB_FILE);
-    if !key_path.exists() || !db_path.exists() {
-        bail!(
-            "{} holds no Tollgate log ({KEY_FILE} and {DB_FILE} expected)",
-            dir.display()
-        );
+    let db_present = database_url.is_some() || dir.join(DB_FILE).exists();
+    if !key_path.exists() || !db_present {
+        bail!("{} holds no Tollgate log ({KEY_FILE} and {DB_FILE} expected)", dir.display());
     }
     let key = load_or_create_key(&key_path).context("loading the instance key")?;
     let verifying = key.verifying_key();
-    let log = EventLog::open_sqlite(&db_path, Signer::new(key))
-        .await
-        .context("opening the log")?;
+    let log = open_log(dir, database_url, Signer::new(key)).await?;
     let mut batcher = Batcher::new(HashMap::from([(key_id_for(&verifying), verifying)]));
     let mut next = 1;
     loop {
-        let page = log
-            .read_from(next, BATCH as u32)
-            .await
-            .context("reading the log")?;
+        let page = log.read_from(next, BATCH as u32).await.context("reading the log")?;
         let Some(last) = page.last() else { break };
         next = last.position + 1;
         for event in page {
@@ -133,21 +107,19 @@ async fn from_data_dir(dir: &Path) -> anyhow::Result<Batcher> {
 
 fn from_file(file: &Path, keys_file: &Path) -> anyhow::Result<Batcher> {
     let jwks: Value = serde_json::from_str(
-        &std::fs::read_to_string(keys_file)
-            .with_context(|| format!("reading {}", keys_file.display()))?,
+        &std::fs::read_to_string(keys_file).with_context(|| format!("reading {}", keys_file.display()))?,
     )
     .with_context(|| format!("{} is not JSON", keys_file.display()))?;
     let mut batcher = Batcher::new(keys_from_jwks(&jwks)?);
-    let reader = std::io::BufReader::new(
-        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
-    );
+    let reader =
+        std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?);
     for (n, line) in reader.lines().enumerate() {
         let line = line.context("reading the export")?;
         if line.trim().is_empty() {
             continue;
         }
-        let event: RecordedEvent = serde_json::from_str(&line)
-            .with_context(|| format!("line {} is not an event", n + 1))?;
+        let event: RecordedEvent =
+            serde_json::from_str(&line).with_context(|| format!("line {} is not an event", n + 1))?;
         batcher.push(event)?;
     }
     batcher.flush()?;
@@ -158,17 +130,15 @@ async fn from_server(client: &Client) -> anyhow::Result<Batcher> {
     client.require_token()?;
     let jwks = client.get("/v1/keys").await?;
     let mut batcher = Batcher::new(keys_from_jwks(&jwks)?);
-    let response = client
-        .send_raw(client.request(reqwest::Method::GET, "/v1/audit/events?from=1"))
-        .await?;
+    let response = client.send_raw(client.request(reqwest::Method::GET, "/v1/audit/events?from=1")).await?;
     let mut chunks = response.bytes_stream();
     let mut buffer: Vec<u8> = Vec::new();
     while let Some(chunk) = chunks.next().await {
         buffer.extend_from_slice(&chunk.context("reading the audit stream")?);
         while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buffer.drain(..=end).collect();
-            let event: RecordedEvent = serde_json::from_slice(&line)
-                .context("the audit stream holds a malformed event")?;
+            let event: RecordedEvent =
+                serde_json::from_slice(&line).context("the audit stream holds a malformed event")?;
             batcher.push(event)?;
         }
     }

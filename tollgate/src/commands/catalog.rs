@@ -9,20 +9,12 @@ use serde_json::{json, Value};
 pub async fn gate(client: &Client, format: Format, cmd: GateCommand) -> anyhow::Result<()> {
     client.require_token()?;
     match cmd {
-        GateCommand::Define {
-            name,
-            actions,
-            mode,
-            schema,
-            owner,
-            description,
-        } => {
+        GateCommand::Define { name, actions, mode, schema, owner, description } => {
             let mut body = json!({ "name": name, "required_actions": actions, "mode": mode });
             if let Some(path) = schema {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                body["custom_schema"] = serde_json::from_str(&text)
-                    .with_context(|| format!("{} is not JSON", path.display()))?;
+                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                body["custom_schema"] =
+                    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
             }
             if let Some(owner) = owner {
                 body["owner"] = json!(owner);
@@ -33,12 +25,8 @@ pub async fn gate(client: &Client, format: Format, cmd: GateCommand) -> anyhow::
             let answer = client.post("/v1/gates", &body).await?;
             print(format, &answer, |a| println!("gate {name}: {}", events(a)));
         }
-        GateCommand::Disable { name, reason } => {
-            toggle(client, format, "gates", &name, "disable", reason).await?
-        }
-        GateCommand::Enable { name } => {
-            toggle(client, format, "gates", &name, "enable", None).await?
-        }
+        GateCommand::Disable { name, reason } => toggle(client, format, "gates", &name, "disable", reason).await?,
+        GateCommand::Enable { name } => toggle(client, format, "gates", &name, "enable", None).await?,
         GateCommand::List => {
             let answer = client.get("/v1/gates").await?;
             print(format, &answer, |a| list(a, "gates", "required_actions"));
@@ -50,11 +38,7 @@ pub async fn gate(client: &Client, format: Format, cmd: GateCommand) -> anyhow::
 pub async fn stage(client: &Client, format: Format, cmd: StageCommand) -> anyhow::Result<()> {
     client.require_token()?;
     match cmd {
-        StageCommand::Define {
-            name,
-            gates,
-            description,
-        } => {
+        StageCommand::Define { name, gates, description } => {
             let mut body = json!({ "name": name, "gates": gates });
             if let Some(description) = description {
                 body["description"] = json!(description);
@@ -62,12 +46,8 @@ pub async fn stage(client: &Client, format: Format, cmd: StageCommand) -> anyhow
             let answer = client.post("/v1/stages", &body).await?;
             print(format, &answer, |a| println!("stage {name}: {}", events(a)));
         }
-        StageCommand::Disable { name, reason } => {
-            toggle(client, format, "stages", &name, "disable", reason).await?
-        }
-        StageCommand::Enable { name } => {
-            toggle(client, format, "stages", &name, "enable", None).await?
-        }
+        StageCommand::Disable { name, reason } => toggle(client, format, "stages", &name, "disable", reason).await?,
+        StageCommand::Enable { name } => toggle(client, format, "stages", &name, "enable", None).await?,
         StageCommand::List => {
             let answer = client.get("/v1/stages").await?;
             print(format, &answer, |a| list(a, "stages", "gates"));
@@ -85,37 +65,20 @@ async fn toggle(
     reason: Option<String>,
 ) -> anyhow::Result<()> {
     let body = reason.map_or_else(|| json!({}), |r| json!({ "reason": r }));
-    let answer = client
-        .post(&format!("/v1/{kind}/{name}/{verb}"), &body)
-        .await?;
-    print(format, &answer, |a| {
-        println!("{} {name}: {}", kind.trim_end_matches('s'), events(a))
-    });
+    let answer = client.post(&format!("/v1/{kind}/{name}/{verb}"), &body).await?;
+    print(format, &answer, |a| println!("{} {name}: {}", kind.trim_end_matches('s'), events(a)));
     Ok(())
 }
 
 fn list(answer: &Value, kind: &str, members: &str) {
-    for item in answer
-        .get(kind)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for item in answer.get(kind).and_then(Value::as_array).into_iter().flatten() {
         let parts: Vec<&str> = item
             .get(members)
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        let enabled = if item.get("enabled").and_then(Value::as_bool) == Some(false) {
-            " (disabled)"
-        } else {
-            ""
-        };
-        let mode = item
-            .get("mode")
-            .and_then(Value::as_str)
-            .map(|m| format!(" [{m}]"))
-            .unwrap_or_default();
+        let enabled = if item.get("enabled").and_then(Value::as_bool) == Some(false) { " (disabled)" } else { "" };
+        let mode = item.get("mode").and_then(Value::as_str).map(|m| format!(" [{m}]")).unwrap_or_default();
         println!("{}{mode}{enabled}: {}", s(item, "name"), parts.join(", "));
     }
 }

@@ -11,21 +11,14 @@ pub async fn run(client: &Client, format: Format, cmd: ReceiptCommand) -> anyhow
     client.require_token()?;
     match cmd {
         ReceiptCommand::Submit(args) => submit(client, format, args).await,
-        ReceiptCommand::Revoke {
-            id,
-            reason,
-            idempotency_key,
-        } => {
-            let mut request = client
-                .request(Method::POST, &format!("/v1/receipts/{id}/revoke"))
-                .json(&json!({ "reason": reason }));
+        ReceiptCommand::Revoke { id, reason, idempotency_key } => {
+            let mut request =
+                client.request(Method::POST, &format!("/v1/receipts/{id}/revoke")).json(&json!({ "reason": reason }));
             if let Some(key) = idempotency_key {
                 request = request.header("Idempotency-Key", key);
             }
             let answer = client.send(request).await?;
-            print(format, &answer, |a| {
-                println!("revoked {id} at position {}: {}", a["position"], events(a))
-            });
+            print(format, &answer, |a| println!("revoked {id} at position {}: {}", a["position"], events(a)));
             Ok(())
         }
     }
@@ -36,19 +29,13 @@ async fn submit(client: &Client, format: Format, args: SubmitArgs) -> anyhow::Re
         None => json!({}),
         Some(text) => {
             let text = match text.strip_prefix('@') {
-                Some(path) => {
-                    std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?
-                }
+                Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
                 None => text.clone(),
             };
             serde_json::from_str::<Value>(&text).context("--custom is not JSON")?
         }
     };
-    let artifacts = args
-        .artifacts
-        .iter()
-        .map(|a| artifact(a))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let artifacts = args.artifacts.iter().map(|a| artifact(a)).collect::<anyhow::Result<Vec<_>>>()?;
     let body = json!({
         "unit": args.unit,
         "gate": args.gate,
@@ -63,13 +50,7 @@ async fn submit(client: &Client, format: Format, args: SubmitArgs) -> anyhow::Re
     }
     let answer = client.send(request).await?;
     print(format, &answer, |a| {
-        println!(
-            "receipt {} for {} at position {}: {}",
-            s(a, "id"),
-            s(a, "unit_key"),
-            a["position"],
-            events(a)
-        );
+        println!("receipt {} for {} at position {}: {}", s(a, "id"), s(a, "unit_key"), a["position"], events(a));
     });
     Ok(())
 }

@@ -28,12 +28,7 @@ fn show(view: &Value) {
     println!("{}", s(view, "unit_key"));
     for stage in view["stages"].as_array().into_iter().flatten() {
         let passed = stage["passed"].as_bool().unwrap_or(false);
-        println!(
-            "  stage {}: {} ({})",
-            s(stage, "stage"),
-            verdict(passed),
-            s(stage, "reason")
-        );
+        println!("  stage {}: {} ({})", s(stage, "stage"), verdict(passed), s(stage, "reason"));
         for gate in stage["gates"].as_array().into_iter().flatten() {
             let flags = match (gate["enabled"].as_bool(), s(gate, "mode")) {
                 (Some(false), _) => " [disabled]",
@@ -41,22 +36,13 @@ fn show(view: &Value) {
                 _ => "",
             };
             let passed = gate["passed"].as_bool().unwrap_or(false);
-            println!(
-                "    gate {}{flags}: {} ({})",
-                s(gate, "gate"),
-                verdict(passed),
-                s(gate, "reason")
-            );
+            println!("    gate {}{flags}: {} ({})", s(gate, "gate"), verdict(passed), s(gate, "reason"));
             for action in gate["actions"].as_array().into_iter().flatten() {
                 let receipt = &action["receipt"];
                 let detail = if receipt.is_null() {
                     "no receipt".to_owned()
                 } else {
-                    let outcome = if receipt["multipass"].as_bool() == Some(true) {
-                        "pass"
-                    } else {
-                        "fail"
-                    };
+                    let outcome = if receipt["multipass"].as_bool() == Some(true) { "pass" } else { "fail" };
                     format!(
                         "{outcome}, receipt {} by {} at {}",
                         s(receipt, "id"),
@@ -68,13 +54,8 @@ fn show(view: &Value) {
             }
         }
     }
-    let revoked = view["receipts"]
-        .as_array()
-        .map(|r| r.iter().filter(|r| !r["revoked"].is_null()).count())
-        .unwrap_or(0);
+    let revoked =
+        view["receipts"].as_array().map(|r| r.iter().filter(|r| !r["revoked"].is_null()).count()).unwrap_or(0);
     let total = view["receipts"].as_array().map_or(0, Vec::len);
-    println!(
-        "  {total} receipts ({revoked} revoked), latest position {}",
-        view["position"]
-    );
+    println!("  {total} receipts ({revoked} revoked), latest position {}", view["position"]);
 }

@@ -35,9 +35,7 @@ fn options(url: &str, read_only: bool) -> Result<PgConnectOptions, LogError> {
         // Like SQLite's read-only pool: a reader bug cannot write.
         settings.push(("default_transaction_read_only", "on"));
     }
-    Ok(PgConnectOptions::from_str(url)?
-        .application_name(APPLICATION_NAME)
-        .options(settings))
+    Ok(PgConnectOptions::from_str(url)?.application_name(APPLICATION_NAME).options(settings))
 }
 
 /// Connects, checks the database can hold the log, migrates it if needed and
@@ -49,23 +47,17 @@ pub(crate) async fn open(url: &str) -> Result<(PgWriter, PgReader), LogError> {
     if !migrated(&mut conn).await? {
         MIGRATOR.run(&mut conn).await?;
     }
-    let pool = PgPoolOptions::new()
-        .max_connections(READ_POOL_SIZE)
-        .connect_with(options(url, true)?)
-        .await?;
+    let pool = PgPoolOptions::new().max_connections(READ_POOL_SIZE).connect_with(options(url, true)?).await?;
     Ok((PgWriter::new(conn, write_options), PgReader::new(pool)))
 }
 
 /// The stored bytes must come back exactly as hashed: only a UTF-8 database
 /// stores any Rust string unchanged.
 async fn check_encoding(conn: &mut PgConnection) -> Result<(), LogError> {
-    let encoding: String = sqlx::query_scalar("SELECT current_setting('server_encoding')")
-        .fetch_one(&mut *conn)
-        .await?;
+    let encoding: String =
+        sqlx::query_scalar("SELECT current_setting('server_encoding')").fetch_one(&mut *conn).await?;
     if encoding != "UTF8" {
-        return Err(LogError::Unsupported(format!(
-            "server_encoding is {encoding}, UTF8 is required"
-        )));
+        return Err(LogError::Unsupported(format!("server_encoding is {encoding}, UTF8 is required")));
     }
     Ok(())
 }
@@ -74,15 +66,13 @@ async fn check_encoding(conn: &mut PgConnection) -> Result<(), LogError> {
 /// the migrator is not run at all, so a service role that may only SELECT and
 /// INSERT (see the migration's recommendation) can open the log.
 async fn migrated(conn: &mut PgConnection) -> Result<bool, LogError> {
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-        .fetch_one(&mut *conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(&mut *conn).await?;
     if !exists {
         return Ok(false);
     }
-    let rows = sqlx::query("SELECT version, checksum FROM _sqlx_migrations WHERE success")
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows =
+        sqlx::query("SELECT version, checksum FROM _sqlx_migrations WHERE success").fetch_all(&mut *conn).await?;
     let mut applied = HashMap::with_capacity(rows.len());
     for row in rows {
         applied.insert(row.try_get::<i64, _>(0)?, row.try_get::<Vec<u8>, _>(1)?);

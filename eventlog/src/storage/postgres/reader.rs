@@ -34,29 +34,23 @@ impl ReadBackend for PgReader {
 
     async fn read_from(&self, from: u64, limit: u32) -> Result<Vec<RecordedEvent>, LogError> {
         let sql = format!("{SELECT_EVENTS} WHERE position >= $1 ORDER BY position LIMIT $2");
-        let rows = sqlx::query(&sql)
-            .bind(to_i64(from, "position")?)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query(&sql).bind(to_i64(from, "position")?).bind(i64::from(limit)).fetch_all(&self.pool).await?;
         decode_all(&rows)
     }
 
-    async fn read_category(&self, prefix: &str) -> Result<Vec<RecordedEvent>, LogError> {
+    async fn read_category(&self, prefix: &str, after: u64) -> Result<Vec<RecordedEvent>, LogError> {
+        let after = to_i64(after, "position")?;
         // "gate:" names exactly one category: use the (category, position) index.
         let rows = match prefix.strip_suffix(':').filter(|c| !c.contains(':')) {
             Some(category) => {
-                let sql = format!("{SELECT_EVENTS} WHERE category = $1 ORDER BY position");
-                sqlx::query(&sql)
-                    .bind(category)
-                    .fetch_all(&self.pool)
-                    .await?
+                let sql = format!("{SELECT_EVENTS} WHERE category = $1 AND position > $2 ORDER BY position");
+                sqlx::query(&sql).bind(category).bind(after).fetch_all(&self.pool).await?
             }
             None => {
                 // Any other prefix: starts_with, not LIKE, so `%`/`_` are literal.
-                let sql =
-                    format!("{SELECT_EVENTS} WHERE starts_with(stream, $1) ORDER BY position");
-                sqlx::query(&sql).bind(prefix).fetch_all(&self.pool).await?
+                let sql = format!("{SELECT_EVENTS} WHERE starts_with(stream, $1) AND position > $2 ORDER BY position");
+                sqlx::query(&sql).bind(prefix).bind(after).fetch_all(&self.pool).await?
             }
         };
         decode_all(&rows)
@@ -64,32 +58,19 @@ impl ReadBackend for PgReader {
 
     async fn find_event(&self, event_id: &str) -> Result<Option<RecordedEvent>, LogError> {
         let sql = format!("{SELECT_EVENTS} WHERE event_id = $1");
-        let row = sqlx::query(&sql)
-            .bind(event_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&sql).bind(event_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(decode).transpose()
     }
 
     async fn head(&self) -> Result<u64, LogError> {
-        let v: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
-            .fetch_one(&self.pool)
-            .await?;
+        let v: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events").fetch_one(&self.pool).await?;
         u64::try_from(v).map_err(|_| LogError::OutOfRange("head position"))
     }
 
-    async fn find_idempotent(
-        &self,
-        scope: &str,
-        key: &str,
-    ) -> Result<Option<(String, Vec<RecordedEvent>)>, LogError> {
+    async fn find_idempotent(&self, scope: &str, key: &str) -> Result<Option<(String, Vec<RecordedEvent>)>, LogError> {
         // The key row and its events commit together and never change, so
         // two statements see a consistent pair.
-        let row = sqlx::query(SELECT_IDEMPOTENCY)
-            .bind(scope)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(SELECT_IDEMPOTENCY).bind(scope).bind(key).fetch_optional(&self.pool).await?;
         let Some(row) = row.as_ref().map(decode_idempotency).transpose()? else {
             return Ok(None);
         };

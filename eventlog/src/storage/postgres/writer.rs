@@ -54,48 +54,28 @@ impl WriteBackend for PgWriter {
     async fn begin(&mut self) -> Result<Option<Tip>, LogError> {
         sqlx::query(BEGIN).execute(&mut self.conn).await?;
         // Waits for any other process's batch to commit or roll back.
-        sqlx::query(LOCK)
-            .bind(LOG_LOCK_KEY)
-            .execute(&mut self.conn)
-            .await?;
+        sqlx::query(LOCK).bind(LOG_LOCK_KEY).execute(&mut self.conn).await?;
         // Another process may have appended since our last batch.
         self.load_tip().await.map(Some)
     }
 
     async fn load_tip(&mut self) -> Result<Tip, LogError> {
-        let row = sqlx::query(SELECT_TIP)
-            .fetch_optional(&mut self.conn)
-            .await?;
+        let row = sqlx::query(SELECT_TIP).fetch_optional(&mut self.conn).await?;
         decode_tip(row)
     }
 
     async fn stream_version(&mut self, stream: &str) -> Result<Option<u64>, LogError> {
-        let v: Option<i64> = sqlx::query_scalar(SELECT_STREAM_VERSION)
-            .bind(stream)
-            .fetch_one(&mut self.conn)
-            .await?;
-        v.map(|v| u64::try_from(v).map_err(|_| LogError::OutOfRange("stream version")))
-            .transpose()
+        let v: Option<i64> = sqlx::query_scalar(SELECT_STREAM_VERSION).bind(stream).fetch_one(&mut self.conn).await?;
+        v.map(|v| u64::try_from(v).map_err(|_| LogError::OutOfRange("stream version"))).transpose()
     }
 
-    async fn idempotency(
-        &mut self,
-        scope: &str,
-        key: &str,
-    ) -> Result<Option<IdempotencyRow>, LogError> {
-        let row = sqlx::query(SELECT_IDEMPOTENCY)
-            .bind(scope)
-            .bind(key)
-            .fetch_optional(&mut self.conn)
-            .await?;
+    async fn idempotency(&mut self, scope: &str, key: &str) -> Result<Option<IdempotencyRow>, LogError> {
+        let row = sqlx::query(SELECT_IDEMPOTENCY).bind(scope).bind(key).fetch_optional(&mut self.conn).await?;
         row.as_ref().map(decode_idempotency).transpose()
     }
 
     async fn event_id_exists(&mut self, event_id: &str) -> Result<bool, LogError> {
-        let row = sqlx::query(SELECT_EVENT_ID)
-            .bind(event_id)
-            .fetch_optional(&mut self.conn)
-            .await?;
+        let row = sqlx::query(SELECT_EVENT_ID).bind(event_id).fetch_optional(&mut self.conn).await?;
         Ok(row.is_some())
     }
 
@@ -131,12 +111,7 @@ impl WriteBackend for PgWriter {
         Ok(())
     }
 
-    async fn insert_idempotency(
-        &mut self,
-        key: &IdempotencyKey,
-        first: u64,
-        last: u64,
-    ) -> Result<(), LogError> {
+    async fn insert_idempotency(&mut self, key: &IdempotencyKey, first: u64, last: u64) -> Result<(), LogError> {
         sqlx::query(INSERT_IDEMPOTENCY)
             .bind(&key.scope)
             .bind(&key.key)
