@@ -1,0 +1,97 @@
+//! Load on `POST /v1/receipts` with real receipts: closed loop (N clients
+//! back to back) and open loop (a fixed arrival rate).
+
+use crate::stats::Samples;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// About 1 KB of JSON, like the baseline's rows. Every unit receives the
+/// three receipts that pass its release stage, so the load includes gate
+/// and stage transitions, not only plain appends.
+pub fn receipt(seq: u64, run: &str) -> Value {
+    let action = ["compile", "package", "unit-tests"][(seq % 3) as usize];
+    let gate = if action == "unit-tests" { "test" } else { "build" };
+    json!({
+        "unit": format!("bench-{run}-{}@1.0.{}-1/x86_64/rpm", seq / 3 / 1000, (seq / 3) % 1000),
+        "gate": gate,
+        "action": action,
+        "multipass": true,
+        "custom": {
+            "runner": "bench-runner-17",
+            "job": format!("https://ci.example/jobs/{seq}"),
+            "duration_ms": 1234,
+            "notes": "lorem ipsum dolor sit amet ".repeat(28),
+        },
+        "artifacts": [{"uri": format!("https://repo.example/bench/{seq}.rpm"), "sha256": "ab".repeat(32)}],
+    })
+}
+
+async fn post(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> bool {
+    match http.post(url).bearer_auth(token).json(body).send().await {
+        Ok(r) => r.status() == 201,
+        Err(_) => false,
+    }
+}
+
+/// `clients` tasks submit back to back for `duration`.
+pub async fn closed_loop(base: &str, token: &str, clients: usize, duration: Duration, run: &str) -> Samples {
+    let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap_or_default();
+    let url = format!("{base}/v1/receipts");
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (http, url, token, next, run) = (http.clone(), url.clone(), token.to_owned(), next.clone(), run.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Samples::default();
+            while Instant::now() < deadline {
+                let body = receipt(next.fetch_add(1, Ordering::Relaxed), &run);
+                let began = Instant::now();
+                if post(&http, &url, &token, &body).await {
+                    samples.latencies.push(began.elapsed());
+                } else {
+                    samples.errors += 1;
+                }
+            }
+            samples
+        }));
+    }
+    let mut all = Samples::default();
+    for task in tasks {
+        if let Ok(samples) = task.await {
+            all.merge(samples);
+        }
+    }
+    all.elapsed = start.elapsed();
+    all
+}
+
+/// Requests arrive at `rate` per second for `duration`, whatever the
+/// answers' latency; each latency counts from the request's scheduled
+/// time, so a stall shows up in the percentiles.
+pub async fn open_loop(base: &str, token: &str, rate: f64, duration: Duration, run: &str) -> Samples {
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap_or_default();
+    let url = format!("{base}/v1/receipts");
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let total = (duration.as_secs_f64() * rate) as u64;
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    for seq in 0..total {
+        let scheduled = start + interval.mul_f64(seq as f64);
+        tokio::time::sleep_until(scheduled.into()).await;
+        let (http, url, token, body) = (http.clone(), url.clone(), token.to_owned(), receipt(seq, run));
+        tasks.push(tokio::spawn(async move { post(&http, &url, &token, &body).await.then(|| scheduled.elapsed()) }));
+    }
+    let mut samples = Samples::default();
+    for task in tasks {
+        match task.await {
+            Ok(Some(latency)) => samples.latencies.push(latency),
+            _ => samples.errors += 1,
+        }
+    }
+    samples.elapsed = start.elapsed();
+    samples
+}

@@ -1,0 +1,104 @@
+//! `tollgate-bench`: Tollgate's performance, each figure printed beside a
+//! baseline measured in the same run on the same machine.
+//!
+//! `tollgate-bench ingest --database-url URL --tollgate PATH` measures, on
+//! one PostgreSQL server: raw single-row 1 KB INSERTs with 8 clients, raw
+//! 100-row batches with 8 clients, then `POST /v1/receipts` through a real
+//! `tollgate serve` at 1, 8 and 64 closed-loop clients and at half the
+//! 64-client rate in open loop. `scripts/bench` runs it with a private
+//! PostgreSQL.
+
+mod http_load;
+mod raw;
+mod server;
+mod stats;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(about = "Tollgate benchmarks, each beside its baseline")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Receipt ingest over HTTP against raw INSERT throughput.
+    Ingest {
+        /// A PostgreSQL server URL whose role may create databases.
+        #[arg(long, env = "TOLLGATE_BENCH_DATABASE_URL")]
+        database_url: String,
+        /// The tollgate binary to measure (a release build).
+        #[arg(long, default_value = "target/release/tollgate")]
+        tollgate: PathBuf,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Ingest { database_url, tollgate, seconds } => ingest(&database_url, &tollgate, seconds).await,
+    }
+}
+
+async fn ingest(server_url: &str, tollgate: &std::path::Path, seconds: u64) -> anyhow::Result<()> {
+    let duration = Duration::from_secs(seconds);
+    println!("# ingest: {seconds} s per measurement, PostgreSQL at {}", redact(server_url));
+
+    let raw_db = server::fresh_database(server_url, "bench_raw").await?;
+    let single = raw::inserts(&raw_db, 8, 1, duration).await?;
+    let single_tps = single.rate();
+    let batch = raw::inserts(&raw_db, 8, 100, duration).await?;
+    let batch_rows = batch.rate() * 100.0;
+    println!("raw single-row 1 KB INSERT, 8 clients: {single_tps:.0} TPS ({} errors)", single.errors);
+    println!("raw 100-row 1 KB batch INSERT, 8 clients: {batch_rows:.0} rows/s ({} errors)", batch.errors);
+
+    let db = server::fresh_database(server_url, "bench_tollgate").await?;
+    let app = server::Server::start(tollgate, &db).await?;
+    // Warm up connections and caches before measuring.
+    http_load::closed_loop(&app.url, &app.token, 8, Duration::from_secs(2), "warmup").await;
+
+    println!();
+    println!("| load | receipts/s | p50 ms | p99 ms | errors | vs raw single-row TPS | vs raw batch rows/s |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut max_rate: f64 = 0.0;
+    for clients in [1, 8, 64] {
+        let mut s = http_load::closed_loop(&app.url, &app.token, clients, duration, &format!("c{clients}")).await;
+        max_rate = max_rate.max(s.rate());
+        row(&format!("{clients} clients"), &mut s, single_tps, batch_rows);
+    }
+    let half = max_rate / 2.0;
+    let mut s = http_load::open_loop(&app.url, &app.token, half, duration, "half").await;
+    row(&format!("open loop at {half:.0}/s (half the max)"), &mut s, single_tps, batch_rows);
+    Ok(())
+}
+
+fn row(load: &str, s: &mut stats::Samples, single_tps: f64, batch_rows: f64) {
+    let rate = s.rate();
+    println!(
+        "| {load} | {rate:.0} | {:.1} | {:.1} | {} | {:.2}x | {:.2}x |",
+        s.percentile_ms(50.0),
+        s.percentile_ms(99.0),
+        s.errors,
+        rate / single_tps,
+        rate / batch_rows
+    );
+}
+
+/// The URL without any password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = &url[scheme + 3..at];
+            let user = user.split(':').next().unwrap_or("");
+            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}

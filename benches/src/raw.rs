@@ -1,0 +1,50 @@
+//! The baselines: what the same PostgreSQL server does with plain INSERTs
+//! of 1 KB rows, one row per transaction and 100 rows per transaction.
+
+use crate::stats::Samples;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::Executor;
+use std::time::{Duration, Instant};
+
+const SETUP: &str = "CREATE TABLE IF NOT EXISTS bench_raw (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL)";
+
+/// `clients` connections each INSERT `rows_per_tx` rows of 1 KB per
+/// transaction (autocommit for one row) for `duration`; the samples are
+/// per transaction.
+pub async fn inserts(url: &str, clients: usize, rows_per_tx: usize, duration: Duration) -> anyhow::Result<Samples> {
+    let pool = PgPoolOptions::new().max_connections(clients as u32).connect(url).await?;
+    pool.execute(SETUP).await?;
+    let payload = "x".repeat(1024);
+    // One statement inserts all rows of a transaction, as a batching
+    // client would.
+    let values: Vec<String> = (1..=rows_per_tx).map(|i| format!("(${i})")).collect();
+    let sql = format!("INSERT INTO bench_raw (payload) VALUES {}", values.join(", "));
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (pool, sql, payload) = (pool.clone(), sql.clone(), payload.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Samples::default();
+            while Instant::now() < deadline {
+                let began = Instant::now();
+                let mut query = sqlx::query(&sql);
+                for _ in 0..rows_per_tx {
+                    query = query.bind(&payload);
+                }
+                match query.execute(&pool).await {
+                    Ok(_) => samples.latencies.push(began.elapsed()),
+                    Err(_) => samples.errors += 1,
+                }
+            }
+            samples
+        }));
+    }
+    let mut all = Samples::default();
+    for task in tasks {
+        all.merge(task.await?);
+    }
+    all.elapsed = start.elapsed();
+    pool.close().await;
+    Ok(all)
+}

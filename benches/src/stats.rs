@@ -1,0 +1,55 @@
+//! Latency samples and their percentiles.
+
+use std::time::Duration;
+
+/// Latencies of one measurement, and how long it ran.
+#[derive(Debug, Default)]
+pub struct Samples {
+    pub latencies: Vec<Duration>,
+    pub elapsed: Duration,
+    pub errors: u64,
+}
+
+impl Samples {
+    pub fn merge(&mut self, mut other: Samples) {
+        self.latencies.append(&mut other.latencies);
+        self.errors += other.errors;
+    }
+
+    pub fn count(&self) -> usize {
+        self.latencies.len()
+    }
+
+    /// Completed operations per second.
+    pub fn rate(&self) -> f64 {
+        self.count() as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    /// The `p`th percentile (0..=100) in milliseconds, nearest rank.
+    pub fn percentile_ms(&mut self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        self.latencies.sort_unstable();
+        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
+        let index = rank.clamp(1, self.latencies.len()) - 1;
+        self.latencies[index].as_secs_f64() * 1000.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut s = Samples {
+            latencies: (1..=100).map(Duration::from_millis).collect(),
+            elapsed: Duration::from_secs(2),
+            errors: 0,
+        };
+        assert_eq!(s.percentile_ms(50.0), 50.0);
+        assert_eq!(s.percentile_ms(99.0), 99.0);
+        assert_eq!(s.rate(), 50.0);
+    }
+}
