@@ -150,3 +150,38 @@ async fn health_and_keys_need_no_token_and_everything_else_does() {
         assert_eq!(r.status(), 401, "{path}");
     }
 }
+
+#[tokio::test]
+async fn explain_names_the_gate_the_action_and_the_receipt() {
+    let app = spawn_app().await;
+    app.define_release().await;
+    app.submit("build", "compile", true).await;
+    app.submit("build", "package", true).await;
+    let passing = app.submit("test", "unit-tests", true).await["id"].as_str().unwrap().to_owned();
+    let revoke = app.post(&format!("/v1/receipts/{passing}/revoke"), &app.admin, &json!({"reason": "wrong runner"})).await;
+    assert_eq!(revoke.status(), 200);
+    let failing = app.submit("test", "unit-tests", false).await["id"].as_str().unwrap().to_owned();
+
+    let key = "openssl%403.0.13-1%2Fx86_64%2Frpm";
+    let response = app.get(&format!("/v1/units/{key}/explain?stage=release"), &app.reader).await;
+    assert_eq!(response.status(), 200);
+    let explanation: Value = response.json().await.unwrap();
+    let stage = &explanation["stages"][0];
+    assert_eq!(stage["passed"], false);
+    assert_eq!(stage["reason"], "gate test has not passed: latest receipt for action unit-tests failed");
+    let test_gate = &stage["gates"][1];
+    assert_eq!(test_gate["gate"], "test");
+    let action = &test_gate["actions"][0];
+    assert_eq!(action["decisive"]["id"], failing.as_str());
+    assert_eq!(action["earlier"][0]["id"], passing.as_str());
+    assert_eq!(action["earlier"][0]["revoked"]["reason"], "wrong runner");
+
+    let out = app.cli(&app.reader, &["explain", UNIT, "--stage", "release"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(&format!("action unit-tests: failed by receipt {failing}")), "{text}");
+    assert!(text.contains("revoked by alice: wrong runner"), "{text}");
+
+    let missing = app.get(&format!("/v1/units/{key}/explain?stage=nope"), &app.reader).await;
+    assert_eq!(missing.status(), 404);
+}

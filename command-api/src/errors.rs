@@ -4,6 +4,11 @@ use tollgate_api_common::ApiError;
 use tollgate_domain::{CatalogError, InvalidField, ReceiptError};
 use tollgate_eventlog::AppendError;
 
+/// Anything unexpected: logged whole, answered with a generic 500.
+pub fn internal(e: impl Into<anyhow::Error>) -> ApiError {
+    ApiError::internal(e)
+}
+
 pub fn idempotency_error(rule: &str) -> ApiError {
     ApiError::invalid("Idempotency-Key", rule)
 }

@@ -9,6 +9,7 @@ mod errors;
 mod receipt_input;
 mod receipts;
 mod service;
+mod unit_cache;
 
 use axum::extract::FromRef;
 use axum::routing::post;

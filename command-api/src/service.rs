@@ -7,14 +7,16 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tollgate_api_common::{ApiError, Schemas};
 use tollgate_domain::{
-    decide_catalog, decide_unit, Catalog, CatalogCommand, Event, UnitCommand, UnitKey, UnitState, SCHEMA_VERSION,
+    decide_catalog, decide_unit, Catalog, CatalogCommand, Event, UnitCommand, UnitKey, SCHEMA_VERSION,
 };
 use tollgate_eventlog::{
     canonical_json, AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, IdempotencyKey, NewEvent,
     RecordedEvent,
 };
-use tollgate_projections::{decode, CatalogCache};
+use tollgate_projections::CatalogCache;
 use tracing::instrument;
+
+use crate::unit_cache::UnitCache;
 
 /// Optimistic-concurrency retries before a 409: another process appended
 /// to the same unit between our read and our append.
@@ -41,6 +43,7 @@ pub struct CommandService {
     /// cached catalog and the expected versions simple.
     catalog_writes: tokio::sync::Mutex<()>,
     unit_stripes: Vec<tokio::sync::Mutex<()>>,
+    units: UnitCache,
 }
 
 impl CommandService {
@@ -51,6 +54,7 @@ impl CommandService {
             schemas,
             catalog_writes: tokio::sync::Mutex::new(()),
             unit_stripes: (0..UNIT_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            units: UnitCache::default(),
         }
     }
 
@@ -101,11 +105,17 @@ impl CommandService {
         let stream = key.stream();
         let _turn = self.unit_stripes[stripe(&stream)].lock().await;
         for attempt in 1..=MAX_ATTEMPTS {
-            let (state, version) = self.unit_state(&stream).await?;
+            let (state, version) = self.units.load(&self.log, &stream).await?;
             let catalog = self.current_catalog().await?;
             let events = decide_unit(cmd, &state, &catalog).map_err(receipt_error)?;
             match self.append(stream.clone(), expected(version), &events, &metadata, idempotency.clone()).await {
-                Ok(outcome) => return Ok(into_appended(outcome)),
+                Ok(AppendOutcome::Appended(recorded)) => {
+                    if let Some(last) = recorded.last() {
+                        self.units.appended(&stream, state, &events, last.stream_version);
+                    }
+                    return Ok(Appended { events: recorded, replayed: false });
+                }
+                Ok(AppendOutcome::Replayed(recorded)) => return Ok(Appended { events: recorded, replayed: true }),
                 Err(AppendError::WrongExpectedVersion { .. }) if attempt < MAX_ATTEMPTS => {
                     tracing::debug!(attempt, "unit stream moved; deciding again");
                     tokio::time::sleep(backoff(attempt)).await;
@@ -132,15 +142,6 @@ impl CommandService {
                 Err(idempotency_error("was already used with a different request; use a new key for a new request"))
             }
         }
-    }
-
-    async fn unit_state(&self, stream: &str) -> Result<(UnitState, Option<u64>), ApiError> {
-        let recorded = self.log.read_stream(stream).await.map_err(ApiError::internal)?;
-        let mut state = UnitState::default();
-        for event in &recorded {
-            state.apply(&decode(event).map_err(ApiError::internal)?);
-        }
-        Ok((state, recorded.last().map(|e| e.stream_version)))
     }
 
     async fn append(

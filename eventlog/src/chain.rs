@@ -23,9 +23,10 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::fmt::Write as _;
 
 use crate::types::RecordedEvent;
 
@@ -77,33 +78,86 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
+/// Appends `s` as a JSON string escaped exactly as `serde_json` escapes it:
+/// `"` and `\\` backslash-escaped, `\b \f \n \r \t` by name, other control
+/// characters as `\u00xx` (lower-case hex), everything else as raw UTF-8.
+/// Written out so that no `Value` is allocated per string; a test checks
+/// it against `serde_json` for every ASCII character.
 fn write_string(s: &str, out: &mut String) {
-    // Display of a Value::String is serde_json's escaping; no allocation of a Value for keys
-    // would be nicer, but this keeps the escaping rules identical to serde_json's.
-    out.push_str(&Value::String(s.to_owned()).to_string());
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // Every byte matched above is ASCII, so `i` is a char boundary.
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// The canonical record of `ev` that its hash covers (step 2 of the module docs).
 pub fn canonical_record(ev: &RecordedEvent) -> String {
-    canonical_json(&json!({
-        "data": ev.data,
-        "event_id": ev.event_id,
-        "event_type": ev.event_type,
-        "metadata": ev.metadata,
-        "position": ev.position,
-        "prev_hash": ev.prev_hash,
-        "recorded_at": ev.recorded_at,
-        "schema_version": ev.schema_version,
-        "stream": ev.stream,
-        "stream_version": ev.stream_version,
-    }))
+    record_from_parts(ev, &canonical_json(&ev.data), &canonical_json(&ev.metadata))
+}
+
+/// The canonical record of `ev` given the canonical JSON of its `data` and
+/// `metadata`, written directly: the record's keys are fixed and already in
+/// byte order, so nothing is cloned or sorted.
+fn record_from_parts(ev: &RecordedEvent, data: &str, metadata: &str) -> String {
+    let mut out = String::with_capacity(data.len() + metadata.len() + 320);
+    out.push_str("{\"data\":");
+    out.push_str(data);
+    out.push_str(",\"event_id\":");
+    write_string(&ev.event_id, &mut out);
+    out.push_str(",\"event_type\":");
+    write_string(&ev.event_type, &mut out);
+    out.push_str(",\"metadata\":");
+    out.push_str(metadata);
+    // Writing to a String cannot fail (here and below).
+    let _ = write!(out, ",\"position\":{}", ev.position);
+    out.push_str(",\"prev_hash\":");
+    write_string(&ev.prev_hash, &mut out);
+    out.push_str(",\"recorded_at\":");
+    write_string(&ev.recorded_at, &mut out);
+    let _ = write!(out, ",\"schema_version\":{}", ev.schema_version);
+    out.push_str(",\"stream\":");
+    write_string(&ev.stream, &mut out);
+    let _ = write!(out, ",\"stream_version\":{}", ev.stream_version);
+    out.push('}');
+    out
 }
 
 /// The raw sha256 of `ev`'s canonical record with the hash domain prefix.
 pub fn event_hash(ev: &RecordedEvent) -> [u8; 32] {
+    event_hash_from_parts(ev, &canonical_json(&ev.data), &canonical_json(&ev.metadata))
+}
+
+/// [`event_hash`] when the canonical JSON of `data` and `metadata` is
+/// already at hand (the sequencer stores exactly those texts).
+pub(crate) fn event_hash_from_parts(ev: &RecordedEvent, data: &str, metadata: &str) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(HASH_DOMAIN);
-    h.update(canonical_record(ev).as_bytes());
+    h.update(record_from_parts(ev, data, metadata).as_bytes());
     h.finalize().into()
 }
 
@@ -172,6 +226,7 @@ pub fn decode_signature(sig: &str) -> Option<Signature> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn canonical_json_sorts_keys_at_every_depth() {
@@ -183,6 +238,43 @@ mod tests {
     fn canonical_json_keeps_array_order_and_escapes() {
         let v = json!(["b", "a", "line\nbreak", -3, 1e3]);
         assert_eq!(canonical_json(&v), r#"["b","a","line\nbreak",-3,1000.0]"#);
+    }
+
+    #[test]
+    fn strings_are_escaped_exactly_as_serde_json_does() {
+        let mut samples: Vec<String> = (0u8..0x80).map(|b| format!("a{}b", char::from(b))).collect();
+        samples.extend(["", "\"\\\u{7f}\u{80}é\u{2028}\u{1F600}", "\u{0}\u{1f}x\u{1b}"].map(String::from));
+        for s in samples {
+            let mut out = String::new();
+            write_string(&s, &mut out);
+            assert_eq!(out, serde_json::to_string(&s).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_record_written_directly_is_the_canonical_json_of_its_object() {
+        let ev = RecordedEvent {
+            position: 7,
+            event_id: "01J\"id".into(),
+            stream: "unit:a@1/x86_64/rpm".into(),
+            stream_version: 3,
+            event_type: "ReceiptSubmitted".into(),
+            schema_version: 2,
+            data: json!({"b": [1, 1.5, {"y": null, "x": "é\n"}], "a": true}),
+            metadata: json!({"request_id": "r", "principal": "ci"}),
+            recorded_at: "2024-01-01T00:00:00Z".into(),
+            prev_hash: GENESIS_HASH.into(),
+            hash: String::new(),
+            key_id: String::new(),
+            signature: String::new(),
+        };
+        let object = json!({
+            "data": ev.data, "event_id": ev.event_id, "event_type": ev.event_type,
+            "metadata": ev.metadata, "position": ev.position, "prev_hash": ev.prev_hash,
+            "recorded_at": ev.recorded_at, "schema_version": ev.schema_version,
+            "stream": ev.stream, "stream_version": ev.stream_version,
+        });
+        assert_eq!(canonical_record(&ev), canonical_json(&object));
     }
 
     #[test]

@@ -77,6 +77,13 @@ impl EventLog {
         self.reader.read_stream(stream).await
     }
 
+    /// The events of a stream with `stream_version > after_version`, by
+    /// stream version: what is new since a cached state at `after_version`
+    /// (`0` reads the whole stream).
+    pub async fn read_stream_after(&self, stream: &str, after_version: u64) -> Result<Vec<RecordedEvent>, LogError> {
+        self.reader.read_stream_after(stream, after_version).await
+    }
+
     /// Up to `limit` events with `position >= from_position`, ascending.
     pub async fn read_from(&self, from_position: u64, limit: u32) -> Result<Vec<RecordedEvent>, LogError> {
         self.reader.read_from(from_position, limit).await
@@ -86,6 +93,13 @@ impl EventLog {
     /// (e.g. `"gate:"`), ascending; `after = 0` reads them all.
     pub async fn read_category(&self, prefix: &str, after: u64) -> Result<Vec<RecordedEvent>, LogError> {
         self.reader.read_category(prefix, after).await
+    }
+
+    /// The events after position `after` whose category (the stream name
+    /// before its first `:`) is one of `categories`, e.g. `["gate", "stage"]`,
+    /// in one query, ascending by position; `after = 0` reads them all.
+    pub async fn read_categories(&self, categories: &[&str], after: u64) -> Result<Vec<RecordedEvent>, LogError> {
+        self.reader.read_categories(categories, after).await
     }
 
     /// The event with this id, if any.

@@ -28,6 +28,18 @@ async fn concurrent_appends_are_gap_free_and_group_committed() {
 }
 
 #[tokio::test]
+async fn one_batch_checks_each_request_against_the_ones_before() {
+    let t = open().await;
+    scenarios::one_batch_checks_each_request(&t.log, t.keys()).await;
+}
+
+#[tokio::test]
+async fn reads_after_a_version_or_position() {
+    let t = open().await;
+    scenarios::reads_after(&t.log).await;
+}
+
+#[tokio::test]
 async fn wrong_expected_version_is_refused_and_writes_nothing() {
     let t = open().await;
     t.log.append(request("gate:build", ExpectedVersion::NoStream, vec![event("gate:build", 1)])).await.unwrap();

@@ -52,6 +52,28 @@ async fn concurrent_appends_are_gap_free_and_group_committed() {
 }
 
 #[tokio::test]
+async fn one_batch_checks_each_request_against_the_ones_before() {
+    let Some(db) = pg::fresh("one_batch_checks_each_request").await else {
+        return;
+    };
+    let log = open(&db, 42).await;
+    scenarios::one_batch_checks_each_request(&log, keys_of(&[&signer(42)])).await;
+    drop(log);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn reads_after_a_version_or_position() {
+    let Some(db) = pg::fresh("reads_after").await else {
+        return;
+    };
+    let log = open(&db, 42).await;
+    scenarios::reads_after(&log).await;
+    drop(log);
+    db.drop_db().await;
+}
+
+#[tokio::test]
 async fn reopening_continues_the_chain() {
     let Some(db) = pg::fresh("reopening_continues_the_chain").await else {
         return;

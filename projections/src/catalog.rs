@@ -27,13 +27,11 @@ impl CatalogCache {
         Ok(cache)
     }
 
-    /// Folds in what other processes appended since the last fold: two
-    /// indexed range reads that are empty unless the catalog changed.
+    /// Folds in what other processes appended since the last fold: one
+    /// indexed range read, empty unless the catalog changed.
     pub async fn refresh(&self, log: &EventLog) -> Result<Arc<Catalog>, ProjectionError> {
         let after = self.read().position;
-        let mut events = log.read_category("gate:", after).await?;
-        events.extend(log.read_category("stage:", after).await?);
-        events.sort_by_key(|e| e.position);
+        let events = log.read_categories(&["gate", "stage"], after).await?;
         self.apply(&events)?;
         Ok(self.snapshot())
     }

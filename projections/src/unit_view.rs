@@ -33,7 +33,9 @@ pub async fn unit_view(log: &EventLog, catalog: &Catalog, key: &UnitKey) -> Resu
     fold(&events, catalog, key)
 }
 
-fn fold(events: &[RecordedEvent], catalog: &Catalog, key: &UnitKey) -> Result<Option<UnitView>, ProjectionError> {
+/// A unit's stream folded into its state, with the log position of each
+/// receipt; `None` when the stream holds no receipt.
+pub(crate) fn fold_state(events: &[RecordedEvent]) -> Result<Option<(UnitState, Vec<u64>)>, ProjectionError> {
     let mut state = UnitState::default();
     let mut receipt_positions = Vec::new();
     for recorded in events {
@@ -43,7 +45,14 @@ fn fold(events: &[RecordedEvent], catalog: &Catalog, key: &UnitKey) -> Result<Op
         }
         state.apply(&event);
     }
-    let (Some(unit), Some(last)) = (state.unit.clone(), events.last()) else {
+    Ok(state.unit.is_some().then_some((state, receipt_positions)))
+}
+
+fn fold(events: &[RecordedEvent], catalog: &Catalog, key: &UnitKey) -> Result<Option<UnitView>, ProjectionError> {
+    let (Some((state, receipt_positions)), Some(last)) = (fold_state(events)?, events.last()) else {
+        return Ok(None);
+    };
+    let Some(unit) = state.unit.clone() else {
         return Ok(None);
     };
     let stages: Vec<StageStatus> = catalog.stages().map(|s| stage_status(s, catalog, &state)).collect();

@@ -1,9 +1,10 @@
-//! The query side over HTTP: a unit's status, the gates and stages, the
-//! public keys, and the audit log streamed as NDJSON with every event's
-//! position, hash, key id and signature.
+//! The query side over HTTP: a unit's status and its explanation, the
+//! gates and stages, the public keys, and the audit log streamed as NDJSON
+//! with every event's position, hash, key id and signature.
 
 mod audit;
 mod catalog;
+mod explain;
 mod units;
 
 use axum::extract::FromRef;
@@ -38,6 +39,7 @@ pub fn router(state: QueryState) -> Router {
         .route("/healthz", get(healthz))
         .route("/v1/keys", get(keys))
         .route("/v1/units/{key}", get(units::show))
+        .route("/v1/units/{key}/explain", get(explain::show))
         .route("/v1/gates", get(catalog::gates))
         .route("/v1/stages", get(catalog::stages))
         .route("/v1/audit/events", get(audit::events))

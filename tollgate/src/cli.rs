@@ -53,6 +53,14 @@ pub enum Command {
     /// Show units.
     #[command(subcommand)]
     Unit(UnitCommand),
+    /// Why a unit's stages have (or have not) passed: stage, gate, action, receipt.
+    Explain {
+        /// A unit key or package URL.
+        unit: String,
+        /// Only this stage.
+        #[arg(long)]
+        stage: Option<String>,
+    },
     /// Export and verify the signed, hash-chained log.
     #[command(subcommand)]
     Audit(AuditCommand),

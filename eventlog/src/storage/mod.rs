@@ -11,6 +11,8 @@ pub(crate) mod postgres;
 mod rows;
 pub(crate) mod sqlite;
 
+use std::collections::{HashMap, HashSet};
+
 use async_trait::async_trait;
 
 use crate::error::LogError;
@@ -40,7 +42,16 @@ pub(crate) struct EventRow<'a> {
     pub metadata: &'a str,
 }
 
+/// An idempotency key's first use, to record with the batch's events.
+pub(crate) struct IdempotencyInsert {
+    pub key: IdempotencyKey,
+    pub first_position: u64,
+    pub last_position: u64,
+}
+
 /// The writer's side: used only by the sequencer task, one batch at a time.
+/// Every lookup and insert takes the whole batch at once, so that a batch
+/// costs the same number of round trips whatever its size.
 #[async_trait]
 pub(crate) trait WriteBackend: Send {
     /// Opens the batch transaction. Returns the tip when the backend had to
@@ -48,18 +59,22 @@ pub(crate) trait WriteBackend: Send {
     async fn begin(&mut self) -> Result<Option<Tip>, LogError>;
     /// Reads the tip inside the open transaction.
     async fn load_tip(&mut self) -> Result<Tip, LogError>;
-    /// The stream's last version, `None` when it has no events.
-    async fn stream_version(&mut self, stream: &str) -> Result<Option<u64>, LogError>;
-    /// The row of an idempotency key, if used before.
-    async fn idempotency(&mut self, scope: &str, key: &str) -> Result<Option<IdempotencyRow>, LogError>;
-    /// Whether an event id is already in the log.
-    async fn event_id_exists(&mut self, event_id: &str) -> Result<bool, LogError>;
+    /// The last version of each of `streams` that has events; streams
+    /// without events are absent from the map.
+    async fn stream_versions(&mut self, streams: &[&str]) -> Result<HashMap<String, u64>, LogError>;
+    /// The rows of those `(scope, key)` pairs that were used before.
+    async fn idempotency_rows(
+        &mut self,
+        keys: &[(&str, &str)],
+    ) -> Result<HashMap<(String, String), IdempotencyRow>, LogError>;
+    /// Which of `event_ids` are already in the log.
+    async fn existing_event_ids(&mut self, event_ids: &[&str]) -> Result<HashSet<String>, LogError>;
     /// Events with `first <= position <= last`, ascending (for replays).
     async fn read_range(&mut self, first: u64, last: u64) -> Result<Vec<RecordedEvent>, LogError>;
-    /// Inserts one event.
-    async fn insert_event(&mut self, row: EventRow<'_>) -> Result<(), LogError>;
-    /// Records an idempotency key's first use.
-    async fn insert_idempotency(&mut self, key: &IdempotencyKey, first: u64, last: u64) -> Result<(), LogError>;
+    /// Inserts the batch's events, in position order.
+    async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<(), LogError>;
+    /// Records the batch's idempotency keys.
+    async fn insert_idempotency(&mut self, rows: &[IdempotencyInsert]) -> Result<(), LogError>;
     /// Commits the batch.
     async fn commit(&mut self) -> Result<(), LogError>;
     /// Rolls the batch back; errors are ignored by the caller beyond logging.
@@ -71,7 +86,9 @@ pub(crate) trait WriteBackend: Send {
 pub(crate) trait ReadBackend: Send + Sync {
     async fn read_stream(&self, stream: &str) -> Result<Vec<RecordedEvent>, LogError>;
     async fn read_from(&self, from: u64, limit: u32) -> Result<Vec<RecordedEvent>, LogError>;
+    async fn read_stream_after(&self, stream: &str, after_version: u64) -> Result<Vec<RecordedEvent>, LogError>;
     async fn read_category(&self, prefix: &str, after: u64) -> Result<Vec<RecordedEvent>, LogError>;
+    async fn read_categories(&self, categories: &[&str], after: u64) -> Result<Vec<RecordedEvent>, LogError>;
     async fn find_event(&self, event_id: &str) -> Result<Option<RecordedEvent>, LogError>;
     async fn head(&self) -> Result<u64, LogError>;
     /// The stored request hash of an idempotency key and the events its first

@@ -82,9 +82,24 @@ where
     for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
     usize: ColumnIndex<R>,
 {
+    decode_idempotency_at(row, 0)
+}
+
+/// [`decode_idempotency`] of the three columns starting at `first`.
+pub(crate) fn decode_idempotency_at<R>(row: &R, first: usize) -> Result<super::IdempotencyRow, LogError>
+where
+    R: Row,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    usize: ColumnIndex<R>,
+{
     let pos = |col: usize| -> Result<u64, LogError> {
         let v: i64 = row.try_get(col)?;
         u64::try_from(v).map_err(|_| LogError::OutOfRange("idempotency position"))
     };
-    Ok(super::IdempotencyRow { request_hash: row.try_get(0)?, first_position: pos(1)?, last_position: pos(2)? })
+    Ok(super::IdempotencyRow {
+        request_hash: row.try_get(first)?,
+        first_position: pos(first + 1)?,
+        last_position: pos(first + 2)?,
+    })
 }

@@ -186,3 +186,105 @@ pub async fn retrying_writer(log: EventLog, w: u64) -> Vec<RecordedEvent> {
     }
     acked
 }
+
+/// Many requests in ONE batch: each is checked against the log and against
+/// the requests before it in the batch, a refused one is skipped without
+/// touching the others, and the batch is one gap-free piece of the chain.
+pub async fn one_batch_checks_each_request(log: &EventLog, keys: HashMap<String, VerifyingKey>) {
+    let before = event("unit:p", 0);
+    log.append(request("unit:p", ExpectedVersion::NoStream, vec![before.clone()])).await.unwrap();
+    let (a, c) = (event("unit:q", 1), event("unit:q", 3));
+    let mut twice = request("unit:r", ExpectedVersion::Any, vec![event("unit:r", 9)]);
+    twice.events.push(twice.events[0].clone());
+    let mut keyed = request("unit:r", ExpectedVersion::Any, vec![event("unit:r", 4)]);
+    keyed.idempotency = key("k", "h");
+    let mut retried = request("unit:r", ExpectedVersion::Any, vec![event("unit:r", 5)]);
+    retried.idempotency = key("k", "h");
+    let mut reused = retried.clone();
+    reused.idempotency = key("k", "other");
+    let mut nul = request("unit:r", ExpectedVersion::Any, vec![event("unit:r", 6)]);
+    nul.events[0].event_id = "bad\0id".into();
+    let requests = vec![
+        request("unit:q", ExpectedVersion::NoStream, vec![a.clone()]),
+        request("unit:q", ExpectedVersion::Exactly(1), vec![event("unit:q", 2)]),
+        request("unit:q", ExpectedVersion::NoStream, vec![c.clone()]),
+        request("unit:r", ExpectedVersion::Any, vec![a.clone()]),
+        request("unit:r", ExpectedVersion::Any, vec![before.clone()]),
+        keyed,
+        retried,
+        reused,
+        request("unit:r", ExpectedVersion::Any, vec![]),
+        nul,
+        request("unit:r", ExpectedVersion::Exactly(1), vec![event("", 7), event("gate:x", 8)]),
+        // The refused request above did not write `c`: its id is still free.
+        request("unit:q", ExpectedVersion::Any, vec![c.clone()]),
+        twice.clone(),
+    ];
+    // The empty request is refused before it reaches the sequencer.
+    let n = requests.len() as u64 - 1;
+    // Sent in one poll, before the sequencer runs: one batch.
+    let answers = futures::future::join_all(requests.into_iter().map(|r| log.append(r))).await;
+    assert_eq!(log.stats().max_batch, n, "not one batch: {:?}", log.stats());
+    let appended = |i: usize| match &answers[i] {
+        Ok(AppendOutcome::Appended(evs)) => evs.clone(),
+        other => panic!("request {i}: {other:?}"),
+    };
+    let dup = |id: &str| Err(AppendError::DuplicateEventId { event_id: id.to_owned() });
+    assert_eq!(appended(0)[0].stream_version, 1);
+    assert_eq!(appended(1)[0].stream_version, 2);
+    let wrong = AppendError::WrongExpectedVersion {
+        stream: "unit:q".into(),
+        expected: ExpectedVersion::NoStream,
+        actual: Some(2),
+    };
+    assert_eq!(answers[2], Err(wrong));
+    assert_eq!(answers[3], dup(&a.event_id));
+    assert_eq!(answers[4], dup(&before.event_id));
+    let first = appended(5);
+    assert_eq!(answers[6], Ok(AppendOutcome::Replayed(first.clone())));
+    assert_eq!(answers[7], Err(AppendError::IdempotencyKeyReused { key: "k".into() }));
+    assert_eq!(answers[8], Err(AppendError::Empty));
+    assert_eq!(answers[9], Err(AppendError::NulCharacter { field: "event_id" }));
+    let two = appended(10);
+    assert_eq!((two[0].stream.as_str(), two[0].stream_version), ("unit:r", 2));
+    assert_eq!((two[1].stream.as_str(), two[1].stream_version), ("gate:x", 1));
+    assert_eq!(appended(11)[0].stream_version, 3);
+    assert_eq!(answers[12], dup(&twice.events[0].event_id));
+    // Positions follow the order of the requests, with no gap for the refused ones.
+    let all = verify_all(log, keys).await;
+    let written: Vec<RecordedEvent> = [0, 1, 5, 10, 11].into_iter().flat_map(appended).collect();
+    assert_eq!(all[1..], written[..]);
+    assert_eq!(all.len(), 7);
+    // A later batch replays the key from the table.
+    let mut again = request("unit:r", ExpectedVersion::NoStream, vec![event("unit:r", 10)]);
+    again.idempotency = key("k", "h");
+    assert_eq!(log.append(again).await, Ok(AppendOutcome::Replayed(first)));
+    // A request of more events than one SQLite statement takes.
+    let many: Vec<_> = (0..150).map(|i| event(&format!("unit:m{}", i % 4), i)).collect();
+    let out = log.append(request("unit:m0", ExpectedVersion::NoStream, many)).await.unwrap();
+    assert_eq!(out.events().last().map(|e| (e.position, e.stream_version)), Some((157, 38)));
+    assert_eq!(log.read_stream("unit:m3").await.unwrap().len(), 37);
+}
+
+/// `read_stream_after` and `read_categories`: only what is new, in order.
+pub async fn reads_after(log: &EventLog) {
+    let mut evs = Vec::new();
+    for (i, stream) in
+        ["unit:a", "gate:build", "unit:a", "stage:rel", "unit:b", "gate:test", "unit:a"].iter().enumerate()
+    {
+        let out = log.append(request(stream, ExpectedVersion::Any, vec![event(stream, i as u64)])).await.unwrap();
+        evs.extend(out.events().to_vec());
+    }
+    let unit_a: Vec<RecordedEvent> = [0, 2, 6].map(|i| evs[i].clone()).to_vec();
+    assert_eq!(log.read_stream_after("unit:a", 0).await.unwrap(), unit_a);
+    assert_eq!(log.read_stream_after("unit:a", 1).await.unwrap(), unit_a[1..]);
+    assert!(log.read_stream_after("unit:a", 3).await.unwrap().is_empty());
+    assert!(log.read_stream_after("unit:none", 0).await.unwrap().is_empty());
+    let defs: Vec<RecordedEvent> = [1, 3, 5].map(|i| evs[i].clone()).to_vec();
+    assert_eq!(log.read_categories(&["gate", "stage"], 0).await.unwrap(), defs);
+    assert_eq!(log.read_categories(&["stage", "gate"], evs[1].position).await.unwrap(), defs[1..]);
+    assert!(log.read_categories(&["gate", "stage"], evs[5].position).await.unwrap().is_empty());
+    assert_eq!(log.read_categories(&["gate"], 0).await.unwrap(), log.read_category("gate:", 0).await.unwrap());
+    assert!(log.read_categories(&[], 0).await.unwrap().is_empty());
+    assert!(log.read_categories(&["gat%", "gate:build"], 0).await.unwrap().is_empty());
+}

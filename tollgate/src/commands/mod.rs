@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod explain;
 pub mod receipt;
 pub mod token;
 pub mod unit;

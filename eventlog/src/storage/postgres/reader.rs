@@ -39,6 +39,13 @@ impl ReadBackend for PgReader {
         decode_all(&rows)
     }
 
+    async fn read_stream_after(&self, stream: &str, after_version: u64) -> Result<Vec<RecordedEvent>, LogError> {
+        let sql = format!("{SELECT_EVENTS} WHERE stream = $1 AND stream_version > $2 ORDER BY stream_version");
+        let after = to_i64(after_version, "stream version")?;
+        let rows = sqlx::query(&sql).bind(stream).bind(after).fetch_all(&self.pool).await?;
+        decode_all(&rows)
+    }
+
     async fn read_category(&self, prefix: &str, after: u64) -> Result<Vec<RecordedEvent>, LogError> {
         let after = to_i64(after, "position")?;
         // "gate:" names exactly one category: use the (category, position) index.
@@ -53,6 +60,17 @@ impl ReadBackend for PgReader {
                 sqlx::query(&sql).bind(prefix).bind(after).fetch_all(&self.pool).await?
             }
         };
+        decode_all(&rows)
+    }
+
+    async fn read_categories(&self, categories: &[&str], after: u64) -> Result<Vec<RecordedEvent>, LogError> {
+        if categories.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Probes the (category, position) index once per category (the
+        // read pool plans each statement for its values: see `options`).
+        let sql = format!("{SELECT_EVENTS} WHERE category = ANY($1::text[]) AND position > $2 ORDER BY position");
+        let rows = sqlx::query(&sql).bind(categories).bind(to_i64(after, "position")?).fetch_all(&self.pool).await?;
         decode_all(&rows)
     }
 
