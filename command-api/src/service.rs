@@ -13,7 +13,7 @@ use tollgate_eventlog::{
     canonical_json, AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, IdempotencyKey, NewEvent,
     RecordedEvent,
 };
-use tollgate_projections::CatalogCache;
+use tollgate_projections::{CatalogCache, CATALOG_MAX_AGE};
 use tracing::instrument;
 
 use crate::unit_cache::UnitCache;
@@ -77,18 +77,24 @@ impl CommandService {
     ) -> Result<Appended, ApiError> {
         let _one_at_a_time = self.catalog_writes.lock().await;
         let version = self.log.read_stream(&stream).await.map_err(ApiError::internal)?.last().map(|e| e.stream_version);
-        let catalog = self.current_catalog().await?;
+        // Definitions are decided on the freshest catalog, whatever its age.
+        let catalog = self.catalog.refresh(&self.log).await.map_err(ApiError::internal)?;
         let events = decide_catalog(&cmd, &catalog).map_err(|e| catalog_error(e, path_target))?;
         if events.is_empty() {
             return Ok(Appended { events: vec![], replayed: false });
         }
         let outcome = self.append(stream, expected(version), &events, &metadata, None).await.map_err(append_error)?;
-        self.current_catalog().await?;
+        // This process uses its own definition from the next request on.
+        self.catalog.refresh(&self.log).await.map_err(ApiError::internal)?;
         Ok(into_appended(outcome))
     }
 
     /// Runs a receipt or revocation on the unit's stream, retrying when
     /// the stream moved under us, and replaying a retried request.
+    ///
+    /// The first attempt decides on the cached state without reading the
+    /// log: the append's expected version proves the state current. Only a
+    /// conflict, or a refusal decided on unproven state, reads the log.
     #[instrument(skip_all, fields(unit = %key))]
     pub async fn run_unit(
         &self,
@@ -104,10 +110,19 @@ impl CommandService {
         }
         let stream = key.stream();
         let _turn = self.unit_stripes[stripe(&stream)].lock().await;
+        let (mut state, mut version) = self.units.cached(&stream);
+        let mut proven = false;
         for attempt in 1..=MAX_ATTEMPTS {
-            let (state, version) = self.units.load(&self.log, &stream).await?;
             let catalog = self.current_catalog().await?;
-            let events = decide_unit(cmd, &state, &catalog).map_err(receipt_error)?;
+            let events = match decide_unit(cmd, &state, &catalog) {
+                Ok(events) => events,
+                Err(refusal) if proven => return Err(receipt_error(refusal)),
+                Err(_) => {
+                    (state, version) = self.units.load(&self.log, &stream).await?;
+                    proven = true;
+                    continue;
+                }
+            };
             match self.append(stream.clone(), expected(version), &events, &metadata, idempotency.clone()).await {
                 Ok(AppendOutcome::Appended(recorded)) => {
                     if let Some(last) = recorded.last() {
@@ -118,7 +133,12 @@ impl CommandService {
                 Ok(AppendOutcome::Replayed(recorded)) => return Ok(Appended { events: recorded, replayed: true }),
                 Err(AppendError::WrongExpectedVersion { .. }) if attempt < MAX_ATTEMPTS => {
                     tracing::debug!(attempt, "unit stream moved; deciding again");
-                    tokio::time::sleep(backoff(attempt)).await;
+                    if proven {
+                        // Another process is writing this unit right now.
+                        tokio::time::sleep(backoff(attempt)).await;
+                    }
+                    (state, version) = self.units.load(&self.log, &stream).await?;
+                    proven = true;
                 }
                 Err(e) => return Err(append_error(e)),
             }
@@ -128,7 +148,7 @@ impl CommandService {
 
     /// The catalog with every definition appended so far, by any process.
     pub async fn current_catalog(&self) -> Result<Arc<Catalog>, ApiError> {
-        self.catalog.refresh(&self.log).await.map_err(ApiError::internal)
+        self.catalog.refresh_if_older(&self.log, CATALOG_MAX_AGE).await.map_err(ApiError::internal)
     }
 
     /// The first result of an idempotency key, if it was used before with

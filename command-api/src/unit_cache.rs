@@ -29,7 +29,16 @@ pub struct UnitCache {
 }
 
 impl UnitCache {
-    /// The unit's current state and stream version (`None` for a new unit).
+    /// The cached state and version, without reading the log: possibly
+    /// behind other processes' appends (a new unit when not cached).
+    pub fn cached(&self, stream: &str) -> (UnitState, Option<u64>) {
+        let folded = self.lock().get(stream).cloned().unwrap_or_default();
+        let version = (folded.version > 0).then_some(folded.version);
+        (folded.state, version)
+    }
+
+    /// The unit's current state and stream version (`None` for a new unit),
+    /// read up to date from the log.
     pub async fn load(&self, log: &EventLog, stream: &str) -> Result<(UnitState, Option<u64>), ApiError> {
         let mut folded = self.lock().get(stream).cloned().unwrap_or_default();
         let newer = log.read_stream_after(stream, folded.version).await.map_err(internal)?;

@@ -1,9 +1,15 @@
 //! The catalog of gates and stages, shared by the command and query sides.
 
 use crate::decode::{decode, ProjectionError};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 use tollgate_domain::Catalog;
 use tollgate_eventlog::{EventLog, RecordedEvent};
+
+/// How old the catalog a receipt is decided on (or a unit shown with) may
+/// be: a definition made through another process counts from at most this
+/// long after it. A process's own definitions count from its next request.
+pub const CATALOG_MAX_AGE: Duration = Duration::from_millis(250);
 
 /// The current catalog and the last log position folded into it.
 #[derive(Default)]
@@ -17,6 +23,8 @@ struct Folded {
 #[derive(Default)]
 pub struct CatalogCache {
     current: RwLock<Folded>,
+    /// When the last refresh began; `None` before the first.
+    refreshed_at: Mutex<Option<Instant>>,
 }
 
 impl CatalogCache {
@@ -30,10 +38,26 @@ impl CatalogCache {
     /// Folds in what other processes appended since the last fold: one
     /// indexed range read, empty unless the catalog changed.
     pub async fn refresh(&self, log: &EventLog) -> Result<Arc<Catalog>, ProjectionError> {
+        // Stamped before the read: whatever commits after this instant may
+        // be missed by it, so the age counts from here.
+        *self.refreshed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         let after = self.read().position;
         let events = log.read_categories(&["gate", "stage"], after).await?;
         self.apply(&events)?;
         Ok(self.snapshot())
+    }
+
+    /// The catalog, refreshed first when the last refresh began more than
+    /// `max_age` ago: a definition appended by another process is seen
+    /// within `max_age`, at no cost to requests in between.
+    pub async fn refresh_if_older(&self, log: &EventLog, max_age: Duration) -> Result<Arc<Catalog>, ProjectionError> {
+        let fresh =
+            self.refreshed_at.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|at| at.elapsed() < max_age);
+        if fresh {
+            Ok(self.snapshot())
+        } else {
+            self.refresh(log).await
+        }
     }
 
     /// A consistent snapshot of the catalog.

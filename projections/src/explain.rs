@@ -102,7 +102,13 @@ pub async fn explain(
                     }
                 })
                 .collect();
-            StageExplanation { stage: status.stage, passed: status.passed, enabled: status.enabled, reason: status.reason, gates }
+            StageExplanation {
+                stage: status.stage,
+                passed: status.passed,
+                enabled: status.enabled,
+                reason: status.reason,
+                gates,
+            }
         })
         .collect();
     Ok(Some(Explanation { unit_key: key.clone(), stages }))

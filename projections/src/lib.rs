@@ -9,7 +9,7 @@ mod decode;
 mod explain;
 mod unit_view;
 
-pub use catalog::CatalogCache;
+pub use catalog::{CatalogCache, CATALOG_MAX_AGE};
 pub use decode::{decode, ProjectionError};
 pub use explain::{explain, ActionExplanation, Explanation, GateExplanation, StageExplanation, StageFilter};
 pub use unit_view::{unit_view, ReceiptView, UnitView};

@@ -25,7 +25,11 @@ pub async fn show(
         None => StageFilter::All,
         Some(name) => StageFilter::One(StageName::parse(name).map_err(|e| ApiError::Validation(vec![e.into()]))?),
     };
-    let catalog = state.catalog.refresh(&state.log).await.map_err(ApiError::internal)?;
+    let catalog = state
+        .catalog
+        .refresh_if_older(&state.log, tollgate_projections::CATALOG_MAX_AGE)
+        .await
+        .map_err(ApiError::internal)?;
     if let StageFilter::One(name) = &filter {
         if catalog.stage(name).is_none() {
             return Err(ApiError::NotFound(format!("stage {name} does not exist")));

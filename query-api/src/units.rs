@@ -16,7 +16,11 @@ pub async fn show(
     auth.require_reader()?;
     let unit = Unit::parse_text(&key).map_err(|e| ApiError::Validation(vec![e.into()]))?;
     let key = unit.key();
-    let catalog = state.catalog.refresh(&state.log).await.map_err(ApiError::internal)?;
+    let catalog = state
+        .catalog
+        .refresh_if_older(&state.log, tollgate_projections::CATALOG_MAX_AGE)
+        .await
+        .map_err(ApiError::internal)?;
     unit_view(&state.log, &catalog, &key)
         .await
         .map_err(ApiError::internal)?
