@@ -71,9 +71,15 @@ pub async fn closed_loop(base: &str, token: &str, clients: usize, duration: Dura
 
 /// Requests arrive at `rate` per second for `duration`, whatever the
 /// answers' latency; each latency counts from the request's scheduled
-/// time, so a stall shows up in the percentiles.
+/// time, so a stall shows up in the percentiles. One second at the same
+/// rate first, not recorded, opens the client's connections.
 pub async fn open_loop(base: &str, token: &str, rate: f64, duration: Duration, run: &str) -> Samples {
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap_or_default();
+    arrivals(&http, base, token, rate, Duration::from_secs(1), &format!("{run}-warmup")).await;
+    arrivals(&http, base, token, rate, duration, run).await
+}
+
+async fn arrivals(http: &reqwest::Client, base: &str, token: &str, rate: f64, duration: Duration, run: &str) -> Samples {
     let url = format!("{base}/v1/receipts");
     let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let total = (duration.as_secs_f64() * rate) as u64;

@@ -83,3 +83,23 @@ async fn names_the_position_of_a_broken_link_or_wrong_key() {
     all[3].position = 4;
     assert_eq!(run(t.keys(), &all[..4]), Err(VerifyError::BrokenChain { position: 4 }));
 }
+
+#[tokio::test]
+async fn large_batches_are_verified_in_parallel_and_still_name_the_position() {
+    let t = open().await;
+    let batch: Vec<_> = (1..=1500).map(|i| event("unit:big", i)).collect();
+    t.log.append(request("unit:big", ExpectedVersion::Any, batch)).await.unwrap();
+    let all = t.log.read_from(1, 2000).await.unwrap();
+    assert_eq!(all.len(), 1500);
+    let mut verifier = ChainVerifier::new(t.keys());
+    assert_eq!(verifier.check_batch(&all), Ok(()));
+    assert_eq!(verifier.verified(), 1500);
+
+    // A signature from the middle of the run, swapped for another event's:
+    // the parallel check fails and the one-by-one recheck names it.
+    let mut tampered = all.clone();
+    tampered[999].signature = all[998].signature.clone();
+    let mut verifier = ChainVerifier::new(t.keys());
+    assert_eq!(verifier.check_batch(&tampered), Err(VerifyError::BadSignature { position: 1000 }));
+    assert_eq!(verifier.verified(), 999);
+}
