@@ -103,3 +103,23 @@ async fn large_batches_are_verified_in_parallel_and_still_name_the_position() {
     assert_eq!(verifier.check_batch(&tampered), Err(VerifyError::BadSignature { position: 1000 }));
     assert_eq!(verifier.verified(), 999);
 }
+
+#[tokio::test]
+async fn stored_text_that_is_not_what_was_hashed_is_refused_with_its_position() {
+    use tollgate_eventlog::LogError;
+    for (edit, position) in [
+        // Valid JSON, same value: only the stored bytes differ.
+        ("UPDATE events SET data = ' ' || data WHERE position = 3", 3),
+        // Not hashed, but derived from the stream: a lie that would hide an event from category reads.
+        ("UPDATE events SET category = 'other' WHERE position = 2", 2),
+    ] {
+        let (t, _) = five_events().await;
+        let mut raw = t.raw().await;
+        sqlx::query("DROP TRIGGER events_no_update").execute(&mut raw).await.unwrap();
+        sqlx::query(edit).execute(&mut raw).await.unwrap();
+        match t.log.read_from(1, 100).await {
+            Err(LogError::Corrupt { position: p, .. }) => assert_eq!(p, position, "{edit}"),
+            other => panic!("{edit}: expected a corrupt row, got {other:?}"),
+        }
+    }
+}

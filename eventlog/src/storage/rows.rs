@@ -4,13 +4,21 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
+use super::category_of;
 use super::Tip;
-use crate::chain::GENESIS_HASH;
+use crate::chain::{canonical_json, GENESIS_HASH};
 use crate::error::LogError;
 use crate::types::RecordedEvent;
 
 /// One `events` row, checked: a row that does not decode means the database
 /// was altered outside the log, which is reported, never papered over.
+///
+/// The hash covers the canonical JSON of `data` and `metadata`, so stored
+/// text that is valid JSON but not canonical (a space, another key order)
+/// would re-canonicalise to a matching hash: it is refused here instead,
+/// so that any byte changed in the stored log fails verification. The
+/// `category` column is not hashed but derived from the stream, and is
+/// checked against it for the same reason.
 pub(crate) fn decode<R>(row: &R) -> Result<RecordedEvent, LogError>
 where
     R: Row,
@@ -23,12 +31,21 @@ where
     let unsigned = |v: i64, what: &str| u64::try_from(v).map_err(|_| corrupt(what));
     let json = |col: &'static str| -> Result<serde_json::Value, LogError> {
         let text: String = row.try_get(col)?;
-        serde_json::from_str(&text).map_err(|_| corrupt("stored JSON does not parse"))
+        let value = serde_json::from_str(&text).map_err(|_| corrupt("stored JSON does not parse"))?;
+        if canonical_json(&value) != text {
+            return Err(corrupt("stored JSON is not the canonical text that was hashed"));
+        }
+        Ok(value)
     };
+    let stream: String = row.try_get("stream")?;
+    let category: String = row.try_get("category")?;
+    if category != category_of(&stream) {
+        return Err(corrupt("category does not match the stream"));
+    }
     Ok(RecordedEvent {
         position: unsigned(position, "negative position")?,
         event_id: row.try_get("event_id")?,
-        stream: row.try_get("stream")?,
+        stream,
         stream_version: unsigned(row.try_get("stream_version")?, "negative stream version")?,
         event_type: row.try_get("event_type")?,
         schema_version: u32::try_from(row.try_get::<i64, _>("schema_version")?)

@@ -17,7 +17,7 @@ use super::{to_i64, unique_violation, EventRow, IdempotencyInsert, IdempotencyRo
 use crate::error::LogError;
 use crate::types::RecordedEvent;
 
-const SELECT_EVENTS: &str = "SELECT position, event_id, stream, stream_version, event_type, \
+const SELECT_EVENTS: &str = "SELECT position, event_id, stream, category, stream_version, event_type, \
      schema_version, data, metadata, recorded_at, prev_hash, hash, key_id, signature FROM events";
 const INSERT_EVENTS: &str = "INSERT INTO events (position, event_id, stream, category, \
      stream_version, event_type, schema_version, data, metadata, recorded_at, prev_hash, hash, \
@@ -78,8 +78,10 @@ pub(crate) struct SqliteWriter {
 impl WriteBackend for SqliteWriter {
     async fn begin(&mut self) -> Result<Option<Tip>, LogError> {
         sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await?;
-        // This connection is the only writer, so the cached tip stays valid.
-        Ok(None)
+        // BEGIN IMMEDIATE holds the database's write lock until commit, so
+        // the tip read now stays the tip. Reading it (one indexed row) keeps
+        // the chain whole even if a second process opens the same file.
+        self.load_tip().await.map(Some)
     }
 
     async fn load_tip(&mut self) -> Result<Tip, LogError> {

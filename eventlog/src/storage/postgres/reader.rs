@@ -11,7 +11,7 @@ use super::writer::SELECT_IDEMPOTENCY;
 use crate::error::LogError;
 use crate::types::RecordedEvent;
 
-const SELECT_EVENTS: &str = "SELECT position, event_id, stream, stream_version, event_type, \
+const SELECT_EVENTS: &str = "SELECT position, event_id, stream, category, stream_version, event_type, \
      schema_version, data, metadata, recorded_at, prev_hash, hash, key_id, signature FROM events";
 
 pub(crate) struct PgReader {
