@@ -39,6 +39,18 @@ async fn verify_accepts_an_intact_log_from_every_source() {
     let stopped = app.stop().await;
     let out = stopped.verify();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Checked against a key the auditor holds...
+    let pinned = stopped.verify_with(&["--public-key", keys.to_str().unwrap()]);
+    assert!(pinned.status.success(), "{}", String::from_utf8_lossy(&pinned.stderr));
+    // ...and refused under a key that did not sign it.
+    let other = tempfile::tempdir().unwrap();
+    let (_other_server, other_url) = start(other.path(), None).await;
+    let foreign = reqwest::get(format!("{other_url}/v1/keys")).await.unwrap().text().await.unwrap();
+    let foreign_keys = dir.path().join("foreign.json");
+    std::fs::write(&foreign_keys, foreign).unwrap();
+    let refused = stopped.verify_with(&["--public-key", foreign_keys.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("position 1: signed by unknown key"));
 
     // An export edited by one byte fails, naming the position.
     let text = std::fs::read_to_string(&export).unwrap().replacen("\"unit-tests\"", "\"unit-tezts\"", 1);

@@ -48,6 +48,7 @@ async fn every_kind_of_bad_receipt_is_refused_and_the_log_is_untouched() {
     let mut missing = receipt();
     missing.as_object_mut().unwrap().remove("multipass");
     let blob = "QUJDRGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo0NTY3ODk".repeat(5);
+    let wrapped = format!("{}\n", &blob[..76]).repeat(3);
     let digest = "ab".repeat(32);
     let cases: Vec<(&str, Value, u16, Option<&str>)> = vec![
         ("missing field", missing, 422, Some("/multipass")),
@@ -70,6 +71,7 @@ async fn every_kind_of_bad_receipt_is_refused_and_the_log_is_untouched() {
         ("purl without arch", with(receipt(), "unit", json!("pkg:rpm/acme/openssl@3.0.13-1")), 422, Some("/unit")),
         ("base64 blob", with(receipt(), "custom", json!({"log": blob})), 422, Some("/custom/log")),
         ("control bytes", with(receipt(), "custom", json!({"bin": "\u{0}\u{1}\u{2}ELF"})), 422, Some("/custom/bin")),
+        ("wrapped base64", with(receipt(), "custom", json!({"log": wrapped})), 422, Some("/custom/log")),
         (
             "data URI artifact",
             with(receipt(), "artifacts", json!([{"uri": "data:application/x-rpm;base64,AAAA", "sha256": digest}])),
@@ -134,6 +136,18 @@ async fn malformed_oversized_and_mistyped_bodies_are_refused() {
         Some("/data/gate"),
     )
     .await;
+    let ce = |id: &str, extra: Value, data: Value| {
+        let mut event = json!({"specversion": "1.0", "id": id, "source": "s", "type": "t", "data": data});
+        if let (Some(event), Some(extra)) = (event.as_object_mut(), extra.as_object()) {
+            event.extend(extra.clone());
+        }
+        raw(event.to_string().into_bytes(), "application/cloudevents+json")
+    };
+    let unknown_gate = ce("2", json!({}), with(receipt(), "gate", json!("deploy")));
+    assert_problem(unknown_gate.await.unwrap(), 422, Some("/data/gate")).await;
+    assert_problem(ce("3", json!({"data_base64": "AAAA"}), receipt()).await.unwrap(), 422, None).await;
+    assert_problem(ce("4", json!({"time": "yesterday"}), receipt()).await.unwrap(), 422, Some("/time")).await;
+    assert_problem(app.get("/v1/audit/events?from=abc", &app.reader).await, 422, Some("query")).await;
     assert_eq!(app.audit_log().await, before);
 }
 
@@ -151,6 +165,8 @@ async fn tokens_and_roles_are_checked() {
     assert_problem(app.post("/v1/receipts", &foreign, &receipt()).await, 401, None).await;
     assert_problem(app.post("/v1/receipts", &app.reader, &receipt()).await, 403, None).await;
     assert_problem(app.post("/v1/gates", &app.submitter, &json!({"name": "x"})).await, 403, None).await;
+    // A CI job's submitter token does not open the audit log.
+    assert_problem(app.get("/v1/audit/events", &app.submitter).await, 403, None).await;
     assert_eq!(app.audit_log().await, before);
 }
 

@@ -25,21 +25,58 @@ pub struct TestApp {
     pub submitter: String,
     pub reader: String,
     pub http: reqwest::Client,
+    /// With [`spawn_app_with_kafka`]: this test's own topic prefix.
+    pub topic_prefix: Option<String>,
+    /// Extra `serve` arguments, kept across [`TestApp::crash_and_restart`].
+    pub serve_args: Vec<String>,
     child: Child,
 }
 
 pub async fn spawn_app() -> TestApp {
-    let data_dir = tempfile::tempdir().expect("temp dir");
-    let database_url = match std::env::var("TOLLGATE_TEST_BACKEND").as_deref() {
-        Ok("postgres") => Some(fresh_database().await),
-        Ok("sqlite") | Err(_) => None,
+    spawn_app_with(Vec::new()).await
+}
+
+/// Whether this run keeps the log in PostgreSQL (`TOLLGATE_TEST_BACKEND`).
+pub fn postgres_backend() -> bool {
+    match std::env::var("TOLLGATE_TEST_BACKEND").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
         Ok(other) => panic!("TOLLGATE_TEST_BACKEND must be sqlite or postgres, not {other}"),
-    };
-    let (child, url) = start(data_dir.path(), database_url.as_deref()).await;
+    }
+}
+
+/// [`spawn_app`] with extra `serve` arguments.
+pub async fn spawn_app_with(serve_args: Vec<String>) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let database_url = if postgres_backend() { Some(fresh_database().await) } else { None };
+    let (child, url) = start_with(data_dir.path(), database_url.as_deref(), &serve_args).await;
     let admin = mint(data_dir.path(), "alice", "admin");
     let submitter = mint(data_dir.path(), "ci-build", "submitter");
     let reader = mint(data_dir.path(), "auditor", "reader");
-    TestApp { url, data_dir, database_url, admin, submitter, reader, http: reqwest::Client::new(), child }
+    let http = reqwest::Client::new();
+    TestApp { url, data_dir, database_url, admin, submitter, reader, http, topic_prefix: None, serve_args, child }
+}
+
+/// The Kafka broker the test script started, if any.
+pub fn kafka_brokers() -> Option<String> {
+    std::env::var("TOLLGATE_TEST_KAFKA_BROKERS").ok().filter(|b| !b.is_empty())
+}
+
+/// A topic prefix no other test uses: every test gets topics of its own.
+pub fn fresh_topic_prefix() -> String {
+    format!("it{}.", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// A server whose relay publishes to `brokers` under a fresh topic prefix
+/// (in [`TestApp::topic_prefix`]), with extra `serve` arguments.
+pub async fn spawn_app_with_kafka(brokers: &str, extra: &[&str]) -> TestApp {
+    let prefix = fresh_topic_prefix();
+    let mut args: Vec<String> =
+        vec!["--kafka-brokers".into(), brokers.into(), "--kafka-topic-prefix".into(), prefix.clone()];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let mut app = spawn_app_with(args).await;
+    app.topic_prefix = Some(prefix);
+    app
 }
 
 /// The PostgreSQL server the test script started, if any.
@@ -64,11 +101,17 @@ pub async fn fresh_database() -> String {
 
 /// Starts `tollgate serve` on port 0 and reads the address it printed.
 pub async fn start(data_dir: &Path, database_url: Option<&str>) -> (Child, String) {
+    start_with(data_dir, database_url, &[]).await
+}
+
+/// [`start`] with extra `serve` arguments.
+pub async fn start_with(data_dir: &Path, database_url: Option<&str>, serve_args: &[String]) -> (Child, String) {
     let mut command = Command::new(BIN);
     command.args(["serve", "--data-dir"]).arg(data_dir).args(["--listen", "127.0.0.1:0"]);
     if let Some(url) = database_url {
         command.args(["--database-url", url]);
     }
+    command.args(serve_args);
     let mut child = command
         .env("TOLLGATE_LOG", "warn")
         .stdout(Stdio::piped())
@@ -154,7 +197,7 @@ impl TestApp {
     /// again on the same data dir and database (on a new port).
     pub async fn crash_and_restart(&mut self) {
         self.child.kill().await.expect("kill -9 the server");
-        let (child, url) = start(self.data_dir.path(), self.database_url.as_deref()).await;
+        let (child, url) = start_with(self.data_dir.path(), self.database_url.as_deref(), &self.serve_args).await;
         self.child = child;
         self.url = url;
     }
@@ -181,11 +224,16 @@ pub struct Stopped {
 impl Stopped {
     /// `tollgate audit verify --data-dir` (with `--database-url` on PostgreSQL).
     pub fn verify(&self) -> std::process::Output {
+        self.verify_with(&[])
+    }
+
+    /// [`Stopped::verify`] with extra arguments.
+    pub fn verify_with(&self, extra: &[&str]) -> std::process::Output {
         let mut command = std::process::Command::new(BIN);
         command.args(["audit", "verify", "--data-dir"]).arg(self.data_dir.path());
         if let Some(url) = &self.database_url {
             command.args(["--database-url", url]);
         }
-        command.output().expect("run audit verify")
+        command.args(extra).output().expect("run audit verify")
     }
 }

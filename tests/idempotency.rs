@@ -64,9 +64,15 @@ async fn a_resent_cloudevent_is_the_same_receipt() {
             .body(event.to_string())
             .send()
     };
-    let first: Value = send().await.unwrap().json().await.unwrap();
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    assert!(first["id"].is_string());
     let log = app.audit_log().await;
-    let second: Value = send().await.unwrap().json().await.unwrap();
-    assert_eq!(first["id"], second["id"]);
+    let second = send().await.unwrap();
+    assert_eq!(second.status(), 201);
+    assert_eq!(second.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(first, second);
     assert_eq!(app.audit_log().await, log);
 }

@@ -145,9 +145,31 @@ async fn health_and_keys_need_no_token_and_everything_else_does() {
     assert_eq!(health.status(), 200);
     let keys: Value = app.http.get(format!("{}/v1/keys", app.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(keys["keys"][0]["crv"], "Ed25519");
-    for path in ["/v1/gates", "/v1/stages", "/v1/audit/events", "/v1/units/a%401-1%2Fx%2Frpm"] {
+    let unit = "a%401-1%2Fx%2Frpm";
+    let gets = [
+        "/v1/gates".to_owned(),
+        "/v1/stages".into(),
+        "/v1/audit/events".into(),
+        format!("/v1/units/{unit}"),
+        format!("/v1/units/{unit}/explain"),
+    ];
+    for path in gets {
         let r = app.http.get(format!("{}{path}", app.url)).send().await.unwrap();
-        assert_eq!(r.status(), 401, "{path}");
+        assert_eq!(r.status(), 401, "GET {path}");
+    }
+    let posts = [
+        "/v1/gates",
+        "/v1/gates/build/disable",
+        "/v1/gates/build/enable",
+        "/v1/stages",
+        "/v1/stages/release/disable",
+        "/v1/stages/release/enable",
+        "/v1/receipts",
+        "/v1/receipts/01ARZ3NDEKTSV4RRFFQ69G5FAV/revoke",
+    ];
+    for path in posts {
+        let r = app.http.post(format!("{}{path}", app.url)).json(&json!({})).send().await.unwrap();
+        assert_eq!(r.status(), 401, "POST {path}");
     }
 }
 
@@ -158,7 +180,8 @@ async fn explain_names_the_gate_the_action_and_the_receipt() {
     app.submit("build", "compile", true).await;
     app.submit("build", "package", true).await;
     let passing = app.submit("test", "unit-tests", true).await["id"].as_str().unwrap().to_owned();
-    let revoke = app.post(&format!("/v1/receipts/{passing}/revoke"), &app.admin, &json!({"reason": "wrong runner"})).await;
+    let revoke =
+        app.post(&format!("/v1/receipts/{passing}/revoke"), &app.admin, &json!({"reason": "wrong runner"})).await;
     assert_eq!(revoke.status(), 200);
     let failing = app.submit("test", "unit-tests", false).await["id"].as_str().unwrap().to_owned();
 

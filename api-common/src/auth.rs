@@ -22,13 +22,10 @@ impl Authenticated {
         }
     }
 
-    /// Refuses with 403 unless the caller may read.
+    /// Refuses with 403 unless the caller may read (`reader` or `admin`):
+    /// a CI job's `submitter` token does not open the audit log.
     pub fn require_reader(&self) -> Result<&Principal, ApiError> {
-        if self.0.can_read() {
-            Ok(&self.0)
-        } else {
-            Err(ApiError::Forbidden("this needs a role".into()))
-        }
+        self.require(Role::Reader)
     }
 }
 

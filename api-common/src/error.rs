@@ -18,6 +18,13 @@ impl From<InvalidField> for FieldError {
     }
 }
 
+/// A value that broke its input rule is a 422 naming the field.
+impl From<InvalidField> for ApiError {
+    fn from(e: InvalidField) -> Self {
+        ApiError::Validation(vec![e.into()])
+    }
+}
+
 /// Every way a request can fail, each with its status.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -57,6 +64,23 @@ impl ApiError {
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         ApiError::Internal(e.into())
+    }
+
+    /// The same error with its fields seen from an enclosing document, e.g.
+    /// a receipt's `/gate` as `/data/gate` inside a CloudEvent.
+    pub fn under(self, prefix: &str) -> Self {
+        match self {
+            ApiError::Validation(errors) => ApiError::Validation(
+                errors
+                    .into_iter()
+                    .map(|e| FieldError { field: format!("{prefix}{}", e.field), rule: e.rule })
+                    .collect(),
+            ),
+            ApiError::Domain { detail, field: Some(field) } => {
+                ApiError::Domain { detail, field: Some(format!("{prefix}{field}")) }
+            }
+            other => other,
+        }
     }
 
     pub fn status(&self) -> StatusCode {

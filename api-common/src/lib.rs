@@ -6,11 +6,13 @@
 mod auth;
 mod body;
 mod error;
+mod extract;
 mod request_id;
 mod schemas;
 
 pub use auth::Authenticated;
 pub use body::{JsonBody, MAX_BODY_BYTES};
 pub use error::{ApiError, FieldError};
+pub use extract::{ApiPath, ApiQuery};
 pub use request_id::{request_id_layer, RequestId};
 pub use schemas::{SchemaKind, Schemas};

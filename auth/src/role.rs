@@ -60,11 +60,6 @@ impl Principal {
         self.roles.contains(&Role::Admin) || self.roles.contains(&role)
     }
 
-    /// Whether the caller may read: every role may.
-    pub fn can_read(&self) -> bool {
-        !self.roles.is_empty()
-    }
-
     /// The producer identity recorded in events: `issuer|subject` for
     /// external issuers, the bare subject for the local one.
     pub fn identity(&self) -> String {

@@ -79,7 +79,14 @@ pub async fn open_loop(base: &str, token: &str, rate: f64, duration: Duration, r
     arrivals(&http, base, token, rate, duration, run).await
 }
 
-async fn arrivals(http: &reqwest::Client, base: &str, token: &str, rate: f64, duration: Duration, run: &str) -> Samples {
+async fn arrivals(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    rate: f64,
+    duration: Duration,
+    run: &str,
+) -> Samples {
     let url = format!("{base}/v1/receipts");
     let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let total = (duration.as_secs_f64() * rate) as u64;

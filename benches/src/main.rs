@@ -5,11 +5,15 @@
 //! one PostgreSQL server: raw single-row 1 KB INSERTs with 8 clients, raw
 //! 100-row batches with 8 clients, then `POST /v1/receipts` through a real
 //! `tollgate serve` at 1, 8 and 64 closed-loop clients and at half the
-//! 64-client rate in open loop. `scripts/bench` runs it with a private
-//! PostgreSQL.
+//! 64-client rate in open loop. `tollgate-bench relay --database-url URL
+//! --brokers HOST:PORT` measures the Kafka relay beside a raw rdkafka
+//! producer (see `relay.rs`). `scripts/bench` runs either with a private
+//! PostgreSQL and Kafka.
 
 mod http_load;
+mod kafka;
 mod raw;
+mod relay;
 mod server;
 mod stats;
 
@@ -38,12 +42,30 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Kafka relay throughput and commit-to-Kafka latency against a raw producer.
+    Relay {
+        /// A PostgreSQL server URL whose role may create databases.
+        #[arg(long, env = "TOLLGATE_BENCH_DATABASE_URL")]
+        database_url: String,
+        /// Kafka bootstrap servers.
+        #[arg(long, env = "TOLLGATE_BENCH_KAFKA_BROKERS")]
+        brokers: String,
+        /// The tollgate binary to measure (a release build).
+        #[arg(long, default_value = "target/release/tollgate")]
+        tollgate: PathBuf,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ingest { database_url, tollgate, seconds } => ingest(&database_url, &tollgate, seconds).await,
+        Command::Relay { database_url, brokers, tollgate, seconds } => {
+            relay::run(&database_url, &brokers, &tollgate, seconds).await
+        }
     }
 }
 

@@ -37,6 +37,11 @@ pub async fn fresh_database(server_url: &str, name: &str) -> anyhow::Result<Stri
 
 impl Server {
     pub async fn start(binary: &Path, database_url: &str) -> anyhow::Result<Server> {
+        Server::start_with(binary, database_url, &[]).await
+    }
+
+    /// [`Server::start`] with extra `serve` arguments.
+    pub async fn start_with(binary: &Path, database_url: &str, args: &[&str]) -> anyhow::Result<Server> {
         let dir = std::env::temp_dir().join(format!("tollgate-bench-{}", ulid::Ulid::new()));
         std::fs::create_dir_all(&dir)?;
         let data_dir = tempdir::Dir(dir.clone());
@@ -52,14 +57,17 @@ impl Server {
         let mut child = Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--database-url", database_url, "--data-dir"])
             .arg(&dir)
+            .args(args)
             .env("TOLLGATE_LOG", "warn")
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-        let line = BufReader::new(stdout).lines().next_line().await?.ok_or_else(|| anyhow!("server printed nothing"))?;
-        let url = line.strip_prefix("tollgate listening on ").ok_or_else(|| anyhow!("unexpected line {line:?}"))?.to_owned();
+        let line =
+            BufReader::new(stdout).lines().next_line().await?.ok_or_else(|| anyhow!("server printed nothing"))?;
+        let url =
+            line.strip_prefix("tollgate listening on ").ok_or_else(|| anyhow!("unexpected line {line:?}"))?.to_owned();
         let server = Server { url, token, _child: child, _data_dir: data_dir };
         server.define_release().await?;
         Ok(server)

@@ -4,13 +4,13 @@ use crate::caller::RequestContext;
 use crate::errors::field;
 use crate::service::Appended;
 use crate::CommandState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tollgate_api_common::{ApiError, Authenticated, JsonBody, SchemaKind};
+use tollgate_api_common::{ApiError, ApiPath, Authenticated, JsonBody, SchemaKind};
 use tollgate_auth::Role;
 use tollgate_domain::{ActionName, CatalogCommand, GateMode, GateName, StageName};
 
@@ -155,7 +155,7 @@ pub async fn disable_gate(
     State(s): State<CommandState>,
     a: Authenticated,
     c: RequestContext,
-    Path(n): Path<String>,
+    ApiPath(n): ApiPath<String>,
     b: JsonBody,
 ) -> Result<Response, ApiError> {
     toggle_gate(s, a, c, n, b, false).await
@@ -164,7 +164,7 @@ pub async fn enable_gate(
     State(s): State<CommandState>,
     a: Authenticated,
     c: RequestContext,
-    Path(n): Path<String>,
+    ApiPath(n): ApiPath<String>,
     b: JsonBody,
 ) -> Result<Response, ApiError> {
     toggle_gate(s, a, c, n, b, true).await
@@ -173,7 +173,7 @@ pub async fn disable_stage(
     State(s): State<CommandState>,
     a: Authenticated,
     c: RequestContext,
-    Path(n): Path<String>,
+    ApiPath(n): ApiPath<String>,
     b: JsonBody,
 ) -> Result<Response, ApiError> {
     toggle_stage(s, a, c, n, b, false).await
@@ -182,7 +182,7 @@ pub async fn enable_stage(
     State(s): State<CommandState>,
     a: Authenticated,
     c: RequestContext,
-    Path(n): Path<String>,
+    ApiPath(n): ApiPath<String>,
     b: JsonBody,
 ) -> Result<Response, ApiError> {
     toggle_stage(s, a, c, n, b, true).await

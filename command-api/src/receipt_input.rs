@@ -1,13 +1,14 @@
 //! A receipt as it arrives, plain JSON or a CloudEvents 1.0 structured
 //! event, checked in order: envelope schema, receipt schema, names and
-//! unit, artifacts, the gate's own custom schema. (Binary blobs were
-//! already refused when the body was read.)
+//! unit, artifacts. (Binary blobs were refused when the body was read; the
+//! gate's own custom schema is checked with the decision, on the same
+//! catalog.)
 
 use crate::errors::field;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tollgate_api_common::{ApiError, JsonBody, SchemaKind, Schemas};
-use tollgate_domain::{ActionName, ArtifactRef, Catalog, CloudEventInfo, GateName, Unit, UnitFields};
+use tollgate_domain::{ActionName, ArtifactRef, CloudEventInfo, GateName, Unit, UnitFields};
 
 pub const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
 
@@ -43,7 +44,7 @@ struct ReceiptWire {
 }
 
 /// Reads and checks a receipt body.
-pub fn read_receipt(body: &JsonBody, schemas: &Schemas, catalog: &Catalog) -> Result<ReceiptInput, ApiError> {
+pub fn read_receipt(body: &JsonBody, schemas: &Schemas) -> Result<ReceiptInput, ApiError> {
     let (data, prefix, cloudevent) = if body.media_type == CLOUDEVENTS_JSON {
         schemas.check(SchemaKind::CloudEvent, &body.value)?;
         let info: CloudEventInfo = serde_json::from_value(body.value.clone())
@@ -67,8 +68,5 @@ pub fn read_receipt(body: &JsonBody, schemas: &Schemas, catalog: &Catalog) -> Re
         artifact.check().map_err(|e| under(e.under(&format!("/artifacts/{i}"))))?;
     }
     let custom = wire.custom.unwrap_or(Value::Object(Map::new()));
-    if let Some(schema) = catalog.gate(&gate).and_then(|g| g.custom_schema.as_ref()) {
-        schemas.check_custom(schema, &custom)?;
-    }
     Ok(ReceiptInput { unit, gate, action, multipass: wire.multipass, custom, artifacts: wire.artifacts, cloudevent })
 }

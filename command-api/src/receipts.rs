@@ -5,15 +5,16 @@ use crate::errors::field;
 use crate::receipt_input::{read_receipt, CLOUDEVENTS_JSON};
 use crate::service::{idempotency_key, Appended};
 use crate::CommandState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use time::OffsetDateTime;
-use tollgate_api_common::{ApiError, Authenticated, JsonBody, SchemaKind};
+use tollgate_api_common::{ApiError, ApiPath, Authenticated, JsonBody, SchemaKind};
 use tollgate_auth::Role;
-use tollgate_domain::{InvalidField, Receipt, UnitCommand, UnitKey};
+use tollgate_domain::{Catalog, InvalidField, Receipt, UnitCommand, UnitKey};
 use ulid::Ulid;
 
 /// What a submit or revoke answers: the first event's place in the log and
@@ -27,12 +28,19 @@ pub struct CommandAnswer {
     pub events: Vec<String>,
 }
 
-fn answer(id: String, unit_key: &str, appended: &Appended, status: StatusCode) -> Result<Response, ApiError> {
+/// The answer from the appended events alone, so that a replay answers
+/// exactly like the first attempt: the first event is the receipt's (its id
+/// is the receipt id) or the revocation's.
+fn answer(appended: &Appended, status: StatusCode) -> Result<Response, ApiError> {
     let first =
         appended.events.first().ok_or_else(|| ApiError::internal(anyhow::anyhow!("append returned no events")))?;
+    let id = match first.data.get("receipt_id").and_then(Value::as_str) {
+        Some(revoked) => revoked.to_owned(),
+        None => first.event_id.clone(),
+    };
     let body = CommandAnswer {
         id,
-        unit_key: unit_key.to_owned(),
+        unit_key: first.stream.strip_prefix("unit:").unwrap_or(&first.stream).to_owned(),
         position: first.position,
         hash: first.hash.clone(),
         events: appended.events.iter().map(|e| e.event_type.clone()).collect(),
@@ -51,15 +59,29 @@ pub async fn submit(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let principal = auth.require(Role::Submitter)?;
-    let catalog = state.service.current_catalog().await?;
-    let input = read_receipt(&body, state.service.schemas(), &catalog)?;
-    // A CloudEvent is unique by source and id: a re-sent event is a retry.
-    let key = ctx
-        .idempotency_key
-        .clone()
-        .or_else(|| input.cloudevent.as_ref().map(|ce| format!("ce:{}:{}", ce.source, ce.id)));
-    let route = if body.media_type == CLOUDEVENTS_JSON { "receipts:ce" } else { "receipts" };
+    let service = &state.service;
+    let cloudevent = body.media_type == CLOUDEVENTS_JSON;
+    // A retry is answered like its first attempt before anything else is
+    // checked: the gate may have changed since. A CloudEvent is unique by
+    // source and id, so a re-sent event is a retry too.
+    let key = ctx.idempotency_key.clone().or_else(|| cloudevent.then(|| cloudevent_key(&body.value)).flatten());
+    let route = if cloudevent { "receipts:ce" } else { "receipts" };
     let idem = idempotency_key(&principal.identity(), key.as_deref(), route, &body.value);
+    if let Some(first) = match &idem {
+        Some(idem) => service.replay(idem).await?,
+        None => None,
+    } {
+        return answer(&first, StatusCode::CREATED);
+    }
+
+    let prefix = if cloudevent { "/data" } else { "" };
+    let input = read_receipt(&body, service.schemas())?;
+    let custom_at = format!("{prefix}/custom");
+    let (gate, custom) = (input.gate.clone(), input.custom.clone());
+    let check_custom = move |catalog: &Catalog| match catalog.gate(&gate).and_then(|g| g.custom_schema.as_ref()) {
+        Some(schema) => service.schemas().check_custom_at(schema, &custom, &custom_at),
+        None => Ok(()),
+    };
     let receipt = Receipt {
         id: Ulid::new(),
         unit: input.unit,
@@ -73,11 +95,19 @@ pub async fn submit(
         cloudevent: input.cloudevent,
     };
     let unit_key = receipt.unit.key();
-    let metadata = ctx.metadata(principal);
-    let appended = state.service.run_unit(&unit_key, &UnitCommand::Submit(Box::new(receipt)), metadata, idem).await?;
-    // On a replay the id is the first attempt's, read from its event.
-    let id = appended.events.first().map(|e| e.event_id.clone()).unwrap_or_default();
-    answer(id, unit_key.as_str(), &appended, StatusCode::CREATED)
+    let cmd = UnitCommand::Submit(Box::new(receipt));
+    let appended = service
+        .run_unit(&unit_key, &cmd, ctx.metadata(principal), idem, &check_custom)
+        .await
+        .map_err(|e| e.under(prefix))?;
+    answer(&appended, StatusCode::CREATED)
+}
+
+/// `ce:{source}:{id}` of a CloudEvent body, when both are strings.
+fn cloudevent_key(envelope: &Value) -> Option<String> {
+    let source = envelope.get("source")?.as_str()?;
+    let id = envelope.get("id")?.as_str()?;
+    Some(format!("ce:{source}:{id}"))
 }
 
 #[derive(Deserialize)]
@@ -89,7 +119,7 @@ pub async fn revoke(
     State(state): State<CommandState>,
     auth: Authenticated,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let principal = auth.require(Role::Admin)?;
@@ -113,8 +143,8 @@ pub async fn revoke(
         at: OffsetDateTime::now_utc(),
     };
     let metadata = ctx.metadata(principal);
-    let appended = state.service.run_unit(&unit_key, &cmd, metadata, idem).await?;
-    answer(receipt_id.to_string(), unit_key.as_str(), &appended, StatusCode::OK)
+    let appended = state.service.run_unit(&unit_key, &cmd, metadata, idem, &|_: &Catalog| Ok(())).await?;
+    answer(&appended, StatusCode::OK)
 }
 
 /// The unit a receipt belongs to, from the receipt's own event.

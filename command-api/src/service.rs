@@ -102,6 +102,7 @@ impl CommandService {
         cmd: &UnitCommand,
         metadata: Value,
         idempotency: Option<IdempotencyKey>,
+        check: &(dyn Fn(&Catalog) -> Result<(), ApiError> + Sync),
     ) -> Result<Appended, ApiError> {
         if let Some(idem) = &idempotency {
             if let Some(first) = self.replay(idem).await? {
@@ -114,11 +115,15 @@ impl CommandService {
         let mut proven = false;
         for attempt in 1..=MAX_ATTEMPTS {
             let catalog = self.current_catalog().await?;
-            let events = match decide_unit(cmd, &state, &catalog) {
+            let decided = check(&catalog).and_then(|()| decide_unit(cmd, &state, &catalog).map_err(receipt_error));
+            let events = match decided {
                 Ok(events) => events,
-                Err(refusal) if proven => return Err(receipt_error(refusal)),
+                Err(refusal) if proven => return Err(refusal),
+                // A refusal counts only once decided on the unit as the log
+                // has it and on the freshest catalog.
                 Err(_) => {
                     (state, version) = self.units.load(&self.log, &stream).await?;
+                    self.catalog.refresh(&self.log).await.map_err(ApiError::internal)?;
                     proven = true;
                     continue;
                 }
@@ -153,7 +158,7 @@ impl CommandService {
 
     /// The first result of an idempotency key, if it was used before with
     /// the same request; an error if with a different one.
-    async fn replay(&self, idem: &IdempotencyKey) -> Result<Option<Appended>, ApiError> {
+    pub async fn replay(&self, idem: &IdempotencyKey) -> Result<Option<Appended>, ApiError> {
         let found = self.log.find_idempotent(&idem.scope, &idem.key).await.map_err(ApiError::internal)?;
         match found {
             None => Ok(None),

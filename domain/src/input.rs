@@ -49,15 +49,57 @@ fn check_string(s: &str) -> Option<&'static str> {
     None
 }
 
+/// Hex runs longer than this are encoded binary, not a digest (SHA-512
+/// is 128 hex characters).
+const HEX_MAX_LEN: usize = 256;
+
+/// Whether `s` holds a run of encoded data: 128 or more characters of the
+/// base64 alphabet mixing upper case, lower case and digits, where line
+/// breaks do not end a run (MIME-wrapped base64), or a hex run over 256.
+/// Prose, identifiers, URLs and digests do not form such runs.
 fn looks_like_base64(s: &str) -> bool {
     if s.len() < BLOB_MIN_LEN {
         return false;
     }
-    let alphabet = s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'));
-    alphabet
-        && s.bytes().any(|b| b.is_ascii_uppercase())
-        && s.bytes().any(|b| b.is_ascii_lowercase())
-        && s.bytes().any(|b| b.is_ascii_digit())
+    let mut run = Run::default();
+    for b in s.bytes() {
+        if matches!(b, b'\r' | b'\n') {
+            continue;
+        }
+        if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_') {
+            run.push(b);
+            if run.is_blob() {
+                return true;
+            }
+        } else {
+            run = Run::default();
+        }
+    }
+    false
+}
+
+/// A run of base64-alphabet characters being scanned.
+#[derive(Default)]
+struct Run {
+    len: usize,
+    hex_len: usize,
+    upper: bool,
+    lower: bool,
+    digit: bool,
+}
+
+impl Run {
+    fn push(&mut self, b: u8) {
+        self.len += 1;
+        self.hex_len = if b.is_ascii_hexdigit() { self.hex_len + 1 } else { 0 };
+        self.upper |= b.is_ascii_uppercase();
+        self.lower |= b.is_ascii_lowercase();
+        self.digit |= b.is_ascii_digit();
+    }
+
+    fn is_blob(&self) -> bool {
+        (self.len >= BLOB_MIN_LEN && self.upper && self.lower && self.digit) || self.hex_len > HEX_MAX_LEN
+    }
 }
 
 #[cfg(test)]
@@ -78,6 +120,19 @@ mod tests {
         let found = find_blob(&v, "/custom").unwrap();
         assert_eq!(found.path, "/custom/files/0/content");
         assert!(found.rule.contains("base64"));
+    }
+
+    #[test]
+    fn wrapped_prefixed_and_hex_encodings_are_found() {
+        let line = "QUJDRGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo0NTY3ODkwQUJDRGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo0NTY3";
+        let wrapped = format!("{line}\n{line}\n{line}\n");
+        assert!(find_blob(&json!(wrapped), "").is_some());
+        assert!(find_blob(&json!(format!("payload: {}", line.repeat(2))), "").is_some());
+        assert!(find_blob(&json!("0123456789abcdef".repeat(20)), "").is_some());
+        // Sentences, URLs and a SHA-512 digest are not encoded data.
+        let prose = "Checked 1200 packages in 34s; see https://ci.example/jobs/9/artifacts for the logs. ".repeat(4);
+        assert_eq!(find_blob(&json!(prose), ""), None);
+        assert_eq!(find_blob(&json!("ab".repeat(64)), ""), None);
     }
 
     #[test]

@@ -3,12 +3,12 @@
 
 use crate::QueryState;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
-use tollgate_api_common::{ApiError, Authenticated};
+use tollgate_api_common::{ApiError, ApiQuery, Authenticated};
 
 const PAGE: u32 = 1000;
 
@@ -21,7 +21,7 @@ pub struct AuditQuery {
 pub async fn events(
     State(state): State<QueryState>,
     auth: Authenticated,
-    Query(query): Query<AuditQuery>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
     auth.require_reader()?;
     let from = query.from.unwrap_or(1).max(1);

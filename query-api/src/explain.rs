@@ -1,10 +1,10 @@
 //! `GET /v1/units/{key}/explain?stage=S`: why a stage has or has not passed.
 
 use crate::QueryState;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
-use tollgate_api_common::{ApiError, Authenticated};
+use tollgate_api_common::{ApiError, ApiPath, ApiQuery, Authenticated};
 use tollgate_domain::{StageName, Unit};
 use tollgate_projections::{explain, Explanation, StageFilter};
 
@@ -16,8 +16,8 @@ pub struct ExplainQuery {
 pub async fn show(
     State(state): State<QueryState>,
     auth: Authenticated,
-    Path(key): Path<String>,
-    Query(query): Query<ExplainQuery>,
+    ApiPath(key): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ExplainQuery>,
 ) -> Result<Json<Explanation>, ApiError> {
     auth.require_reader()?;
     let unit = Unit::parse_text(&key).map_err(|e| ApiError::Validation(vec![e.into()]))?;

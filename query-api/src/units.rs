@@ -1,9 +1,9 @@
 //! `GET /v1/units/{key}`: every stage and gate for a unit, and why.
 
 use crate::QueryState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
-use tollgate_api_common::{ApiError, Authenticated};
+use tollgate_api_common::{ApiError, ApiPath, Authenticated};
 use tollgate_domain::Unit;
 use tollgate_projections::{unit_view, UnitView};
 
@@ -11,7 +11,7 @@ use tollgate_projections::{unit_view, UnitView};
 pub async fn show(
     State(state): State<QueryState>,
     auth: Authenticated,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<UnitView>, ApiError> {
     auth.require_reader()?;
     let unit = Unit::parse_text(&key).map_err(|e| ApiError::Validation(vec![e.into()]))?;

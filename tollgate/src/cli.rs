@@ -78,6 +78,38 @@ pub struct ServeArgs {
     /// (postgres://user@host:port/db); the data dir still holds the key.
     #[arg(long, env = "TOLLGATE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    #[command(flatten)]
+    pub relay: RelayArgs,
+}
+
+/// The relay that publishes the log to Kafka (only with --kafka-brokers).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Kafka relay")]
+pub struct RelayArgs {
+    /// Kafka bootstrap servers (host:port[,host:port...]). When set, the
+    /// relay publishes every event of the log there; when absent, no relay runs.
+    #[arg(long, env = "TOLLGATE_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// Prefix of the topic names: `{prefix}units` and `{prefix}catalog`.
+    #[arg(long, env = "TOLLGATE_KAFKA_TOPIC_PREFIX", default_value = "tollgate.")]
+    pub kafka_topic_prefix: String,
+    /// Partitions of the units topic when the relay creates it.
+    #[arg(long, env = "TOLLGATE_KAFKA_PARTITIONS", default_value_t = 6,
+          value_parser = clap::value_parser!(i32).range(1..))]
+    pub kafka_partitions: i32,
+    /// Replication factor of the topics when the relay creates them (1 is
+    /// for development; use 3 on a real cluster).
+    #[arg(long, env = "TOLLGATE_KAFKA_REPLICATION_FACTOR", default_value_t = 1,
+          value_parser = clap::value_parser!(i32).range(1..))]
+    pub kafka_replication_factor: i32,
+    /// Most events published per second: a backlog (after Kafka was down)
+    /// drains at this rate.
+    #[arg(long, env = "TOLLGATE_RELAY_MAX_RATE", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub relay_max_rate: u32,
+    /// The CloudEvents `source` of published events.
+    #[arg(long, env = "TOLLGATE_RELAY_SOURCE", default_value = "tollgate")]
+    pub relay_source: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -208,8 +240,10 @@ pub enum AuditCommand {
     Verify(VerifyArgs),
 }
 
-/// Where to read the log from: --data-dir, --file with --public-key, or
-/// (with neither) the server named by --server, using its /v1/keys.
+/// Where to read the log from: --data-dir, --file, or (with neither) the
+/// server named by --server. The keys to trust: --public-key, a JWKS the
+/// auditor holds; without it, the data dir's key or the server's /v1/keys,
+/// which only proves the log consistent with the keys kept beside it.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// Verify the log stored in this data dir (with its instance key).
@@ -222,7 +256,7 @@ pub struct VerifyArgs {
     /// Verify an export written by `audit export`.
     #[arg(long, requires = "public_key")]
     pub file: Option<PathBuf>,
-    /// The JWKS (as served by GET /v1/keys) to check an export with.
-    #[arg(long, requires = "file")]
+    /// The JWKS (as served by GET /v1/keys) to trust; required with --file.
+    #[arg(long)]
     pub public_key: Option<PathBuf>,
 }

@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod commands;
 mod output;
+mod relay_status;
 mod serve;
 
 use clap::Parser;
@@ -46,7 +47,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::Stage(cmd) => commands::catalog::stage(&client, format, cmd).await,
                 Command::Receipt(cmd) => commands::receipt::run(&client, format, cmd).await,
                 Command::Unit(cmd) => commands::unit::run(&client, format, cmd).await,
-                Command::Explain { unit, stage } => commands::explain::run(&client, format, &unit, stage.as_deref()).await,
+                Command::Explain { unit, stage } => {
+                    commands::explain::run(&client, format, &unit, stage.as_deref()).await
+                }
                 Command::Audit(cmd) => commands::audit::run(&client, format, cmd).await,
                 Command::Serve(_) | Command::Token(_) => Ok(()),
             }

@@ -1,7 +1,8 @@
 //! `tollgate serve`: wires the log, the catalog, the command and query
-//! routers and the shared layers into one server.
+//! routers, the shared layers and (with `--kafka-brokers`) the Kafka relay
+//! into one server.
 
-use crate::cli::ServeArgs;
+use crate::cli::{RelayArgs, ServeArgs};
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::{middleware, Router};
@@ -16,6 +17,7 @@ use tollgate_command_api::{CommandService, CommandState};
 use tollgate_eventlog::{load_or_create_key, public_jwk, EventLog, Signer};
 use tollgate_projections::CatalogCache;
 use tollgate_query_api::QueryState;
+use tollgate_relay::{Database, Relay, RelayConfig};
 
 /// File names inside the data dir.
 pub const KEY_FILE: &str = "instance.key";
@@ -25,6 +27,8 @@ pub const DB_FILE: &str = "tollgate.db";
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// Publishes the log to Kafka in the background; `None` without brokers.
+    relay: Option<Relay>,
 }
 
 impl Application {
@@ -47,24 +51,52 @@ impl Application {
             service: Arc::new(CommandService::new(log.clone(), catalog.clone(), schemas)),
             tokens: tokens.clone(),
         };
+        // The relay only reads the log: it never slows down or blocks an append.
+        let relay = args.relay.kafka_brokers.as_ref().map(|brokers| {
+            let database = match &args.database_url {
+                Some(url) => Database::Postgres(url.clone()),
+                None => Database::Sqlite(data_dir.join(DB_FILE)),
+            };
+            Relay::spawn(log.clone(), relay_config(brokers, database, &args.relay))
+        });
+        let relay_routes = crate::relay_status::router(tokens.clone(), relay.as_ref().map(Relay::status));
         let query = QueryState { log, catalog, tokens, jwks };
         let router = tollgate_command_api::router(command)
             .merge(tollgate_query_api::router(query))
+            .merge(relay_routes)
             .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(middleware::from_fn(request_id_layer));
         let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-        Ok(Self { listener, router })
+        Ok(Self { listener, router, relay })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes open requests.
+    /// Serves until SIGINT or SIGTERM, then finishes open requests and
+    /// stops the relay (which stores its checkpoint).
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTP");
+        if let Some(relay) = self.relay {
+            relay.shutdown().await;
+        }
+        served
     }
+}
+
+fn relay_config(brokers: &str, database: Database, args: &RelayArgs) -> RelayConfig {
+    let mut config = RelayConfig::new(brokers, database);
+    config.topic_prefix.clone_from(&args.kafka_topic_prefix);
+    config.source.clone_from(&args.relay_source);
+    config.partitions = args.kafka_partitions;
+    config.replication_factor = args.kafka_replication_factor;
+    config.max_rate = args.relay_max_rate;
+    config
 }
 
 /// PostgreSQL when a URL is given, the data dir's SQLite file otherwise.

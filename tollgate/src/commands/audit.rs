@@ -49,12 +49,17 @@ struct Batcher {
     pending: Vec<RecordedEvent>,
     started: std::time::Instant,
     progress: bool,
+    /// The trusted key ids, for the report.
+    key_ids: Vec<String>,
 }
 
 impl Batcher {
     fn new(keys: HashMap<String, VerifyingKey>) -> Self {
         use std::io::IsTerminal;
+        let mut key_ids: Vec<String> = keys.keys().cloned().collect();
+        key_ids.sort();
         Self {
+            key_ids,
             verifier: ChainVerifier::new(keys),
             pending: Vec::with_capacity(BATCH),
             started: std::time::Instant::now(),
@@ -90,21 +95,38 @@ impl Batcher {
 }
 
 async fn verify(client: &Client, format: Format, args: VerifyArgs) -> anyhow::Result<()> {
-    let (source, batcher) = match (&args.data_dir, &args.file, &args.public_key) {
-        (Some(dir), _, _) => (dir.display().to_string(), from_data_dir(dir, args.database_url.as_deref()).await?),
+    let pinned = args.public_key.as_deref().map(read_jwks).transpose()?;
+    let (source, batcher) = match (&args.data_dir, &args.file, pinned) {
+        (Some(dir), _, pinned) => {
+            (dir.display().to_string(), from_data_dir(dir, args.database_url.as_deref(), pinned).await?)
+        }
         (None, Some(file), Some(keys)) => (file.display().to_string(), from_file(file, keys)?),
-        _ => (format!("server {}", client.base()), from_server(client).await?),
+        (None, Some(_), None) => bail!("--file needs --public-key: an export proves nothing without a key you trust"),
+        (None, None, pinned) => (format!("server {}", client.base()), from_server(client, pinned).await?),
     };
     batcher.finish();
     let verified = batcher.verifier.verified();
-    let answer = json!({ "source": source, "verified": verified, "ok": true });
+    let key_ids = batcher.key_ids.join(", ");
+    let answer = json!({ "source": source, "verified": verified, "key_ids": batcher.key_ids, "ok": true });
     crate::output::print(format, &answer, |_| {
-        println!("{source}: {verified} events verified: every hash, the chain and every signature are intact");
+        println!(
+            "{source}: {verified} events verified: every hash, the chain and every signature are intact (keys {key_ids})"
+        );
     });
     Ok(())
 }
 
-async fn from_data_dir(dir: &Path, database_url: Option<&str>) -> anyhow::Result<Batcher> {
+/// Keys found beside the log prove only that the log matches them; say so.
+fn trusting_unpinned(keys: HashMap<String, VerifyingKey>, whose: &str) -> HashMap<String, VerifyingKey> {
+    eprintln!("note: trusting {whose}; pass --public-key with a JWKS you hold to check the log against it");
+    keys
+}
+
+async fn from_data_dir(
+    dir: &Path,
+    database_url: Option<&str>,
+    pinned: Option<HashMap<String, VerifyingKey>>,
+) -> anyhow::Result<Batcher> {
     let key_path = dir.join(KEY_FILE);
     let db_present = database_url.is_some() || dir.join(DB_FILE).exists();
     if !key_path.exists() || !db_present {
@@ -113,7 +135,11 @@ async fn from_data_dir(dir: &Path, database_url: Option<&str>) -> anyhow::Result
     let key = load_or_create_key(&key_path).context("loading the instance key")?;
     let verifying = key.verifying_key();
     let log = open_log(dir, database_url, Signer::new(key)).await?;
-    let mut batcher = Batcher::new(HashMap::from([(key_id_for(&verifying), verifying)]));
+    let keys = match pinned {
+        Some(keys) => keys,
+        None => trusting_unpinned(HashMap::from([(key_id_for(&verifying), verifying)]), "the data dir's own key"),
+    };
+    let mut batcher = Batcher::new(keys);
     let mut next = 1;
     loop {
         let page = log.read_from(next, BATCH as u32).await.context("reading the log")?;
@@ -127,12 +153,14 @@ async fn from_data_dir(dir: &Path, database_url: Option<&str>) -> anyhow::Result
     Ok(batcher)
 }
 
-fn from_file(file: &Path, keys_file: &Path) -> anyhow::Result<Batcher> {
-    let jwks: Value = serde_json::from_str(
-        &std::fs::read_to_string(keys_file).with_context(|| format!("reading {}", keys_file.display()))?,
-    )
-    .with_context(|| format!("{} is not JSON", keys_file.display()))?;
-    let mut batcher = Batcher::new(keys_from_jwks(&jwks)?);
+fn read_jwks(path: &Path) -> anyhow::Result<HashMap<String, VerifyingKey>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let jwks: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    keys_from_jwks(&jwks)
+}
+
+fn from_file(file: &Path, keys: HashMap<String, VerifyingKey>) -> anyhow::Result<Batcher> {
+    let mut batcher = Batcher::new(keys);
     let reader =
         std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?);
     for (n, line) in reader.lines().enumerate() {
@@ -148,10 +176,13 @@ fn from_file(file: &Path, keys_file: &Path) -> anyhow::Result<Batcher> {
     Ok(batcher)
 }
 
-async fn from_server(client: &Client) -> anyhow::Result<Batcher> {
+async fn from_server(client: &Client, pinned: Option<HashMap<String, VerifyingKey>>) -> anyhow::Result<Batcher> {
     client.require_token()?;
-    let jwks = client.get("/v1/keys").await?;
-    let mut batcher = Batcher::new(keys_from_jwks(&jwks)?);
+    let keys = match pinned {
+        Some(keys) => keys,
+        None => trusting_unpinned(keys_from_jwks(&client.get("/v1/keys").await?)?, "the keys the server serves"),
+    };
+    let mut batcher = Batcher::new(keys);
     let response = client.send_raw(client.request(reqwest::Method::GET, "/v1/audit/events?from=1")).await?;
     let mut chunks = response.bytes_stream();
     let mut buffer: Vec<u8> = Vec::new();

@@ -34,7 +34,11 @@ fn branch(last: bool) -> (&'static str, &'static str) {
 fn receipt(r: &Value) -> String {
     let outcome = if r["multipass"].as_bool() == Some(true) { "pass" } else { "fail" };
     let revoked = match r["revoked"].as_object() {
-        Some(rev) => format!(", revoked by {}: {}", rev["revoked_by"].as_str().unwrap_or(""), rev["reason"].as_str().unwrap_or("")),
+        Some(rev) => format!(
+            ", revoked by {}: {}",
+            rev["revoked_by"].as_str().unwrap_or(""),
+            rev["reason"].as_str().unwrap_or("")
+        ),
         None => String::new(),
     };
     format!("receipt {} ({outcome}, by {} at {}{revoked})", s(r, "id"), s(r, "producer"), s(r, "submitted_at"))

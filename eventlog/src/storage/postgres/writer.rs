@@ -26,7 +26,7 @@ use crate::types::RecordedEvent;
 const BEGIN_LOCK_TIP: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; \
      SELECT pg_advisory_xact_lock(8390043843661231205); \
      SELECT position, hash FROM events ORDER BY position DESC LIMIT 1";
-const SELECT_RANGE: &str = "SELECT position, event_id, stream, stream_version, event_type, \
+const SELECT_RANGE: &str = "SELECT position, event_id, stream, category, stream_version, event_type, \
      schema_version, data, metadata, recorded_at, prev_hash, hash, key_id, signature \
      FROM events WHERE position BETWEEN $1 AND $2 ORDER BY position";
 // Each statement below takes the whole batch as arrays: one round trip
