@@ -5,6 +5,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// The `aud` every Tollgate token must carry.
 pub const AUDIENCE: &str = "tollgate";
@@ -26,10 +27,18 @@ struct Issuer {
     keys: HashMap<String, DecodingKey>,
 }
 
+/// Tokens remembered as valid before their signature is checked again.
+const ACCEPTED_CAPACITY: usize = 10_000;
+
 /// The trusted issuers and their keys.
 #[derive(Default)]
 pub struct TokenValidator {
     issuers: HashMap<String, Issuer>,
+    /// Tokens already verified, by their full text (signature included, so
+    /// only the very same token hits), with their expiry: a CI job sends
+    /// the same token thousands of times, and the signature check is the
+    /// dearest step of a request.
+    accepted: Mutex<HashMap<String, (Principal, i64)>>,
 }
 
 impl TokenValidator {
@@ -45,6 +54,27 @@ impl TokenValidator {
 
     /// Checks signature, issuer, audience and expiry; answers who is calling.
     pub fn validate(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if let Some((principal, exp)) = self.lock().get(token) {
+            if now < *exp {
+                return Ok(principal.clone());
+            }
+        }
+        let (principal, exp) = self.verify(token)?;
+        let mut accepted = self.lock();
+        if accepted.len() >= ACCEPTED_CAPACITY {
+            accepted.clear();
+        }
+        accepted.insert(token.to_owned(), (principal.clone(), exp));
+        Ok(principal)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Principal, i64)>> {
+        self.accepted.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The full check: issuer, key, algorithm, signature, claims.
+    fn verify(&self, token: &str) -> Result<(Principal, i64), AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         let unverified = unverified_issuer(token)?;
         let issuer = self.issuers.get(&unverified).ok_or_else(|| AuthError::UnknownIssuer(unverified.clone()))?;
@@ -63,13 +93,14 @@ impl TokenValidator {
             other => AuthError::Invalid(format!("{other:?}")),
         })?;
         let claims = data.claims;
-        Ok(Principal {
+        let principal = Principal {
             issuer: claims.iss,
             subject: claims.sub,
             // Unknown role names grant nothing rather than failing the token:
             // an issuer may carry roles meant for other services.
             roles: claims.roles.iter().filter_map(|r| r.parse::<Role>().ok()).collect(),
-        })
+        };
+        Ok((principal, claims.exp))
     }
 }
 
@@ -123,6 +154,25 @@ mod tests {
         assert!(matches!(validator.validate(&forged), Err(AuthError::Invalid(_))));
 
         assert_eq!(validator.validate("not.a.token"), Err(AuthError::Malformed));
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_a_changed_one_is_checked_again() {
+        let (issuer, validator) = setup();
+        let now = OffsetDateTime::now_utc();
+        let token = issuer.mint("ci", &[Role::Reader], Duration::hours(1), now).unwrap();
+        assert!(validator.validate(&token).is_ok());
+        assert!(validator.validate(&token).is_ok());
+        // One character of the signature changed: not the remembered token.
+        let mut forged = token.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(validator.validate(&forged).is_err());
+        // Remembered, but its expiry has passed: checked again, and refused.
+        let expired = issuer.mint("ci", &[Role::Reader], Duration::hours(1), now - Duration::days(1)).unwrap();
+        let principal = validator.verify(&token).unwrap().0;
+        validator.lock().insert(expired.clone(), (principal, now.unix_timestamp() - 1));
+        assert_eq!(validator.validate(&expired), Err(AuthError::Expired));
     }
 
     #[test]
