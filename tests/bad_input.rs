@@ -211,3 +211,19 @@ async fn bad_definitions_and_revocations_are_refused() {
     assert_eq!(app.post(&revoke, &app.admin, &json!({"reason": "bad"})).await.status(), 200);
     assert_problem(app.post(&revoke, &app.admin, &json!({"reason": "again"})).await, 409, None).await;
 }
+
+#[tokio::test]
+async fn a_caller_over_its_rate_limit_waits_and_others_do_not() {
+    let app = spawn_app_with(vec!["--rate-limit".into(), "5".into()]).await;
+    // A burst of twice the rate passes; the next request is refused.
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        statuses.push(app.get("/v1/gates", &app.reader).await.status().as_u16());
+    }
+    assert_eq!(statuses[..10], [200; 10]);
+    let refused = app.get("/v1/gates", &app.reader).await;
+    assert!(refused.headers().get("retry-after").is_some());
+    assert_problem(refused, 429, None).await;
+    // Another caller has a bucket of its own.
+    assert_eq!(app.get("/v1/gates", &app.admin).await.status(), 200);
+}

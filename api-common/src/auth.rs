@@ -2,11 +2,18 @@
 //! [`Authenticated`] cannot run without a valid token.
 
 use crate::ApiError;
+use crate::RateLimiter;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use std::sync::Arc;
 use tollgate_auth::{Principal, Role, TokenValidator};
+
+/// Who may call: the trusted token issuers, and how often each caller may.
+pub struct Access {
+    pub tokens: TokenValidator,
+    pub limits: RateLimiter,
+}
 
 /// The caller, proven by a bearer token.
 #[derive(Debug, Clone)]
@@ -31,7 +38,7 @@ impl Authenticated {
 
 impl<S> FromRequestParts<S> for Authenticated
 where
-    Arc<TokenValidator>: FromRef<S>,
+    Arc<Access>: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -47,8 +54,12 @@ where
             .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
             .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'".into()))?;
-        let validator = Arc::<TokenValidator>::from_ref(state);
-        let principal = validator.validate(token).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+        let access = Arc::<Access>::from_ref(state);
+        let principal = access.tokens.validate(token).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+        access
+            .limits
+            .check(&principal.identity())
+            .map_err(|wait| ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) })?;
         tracing::Span::current().record("principal", principal.subject.as_str());
         Ok(Authenticated(principal))
     }

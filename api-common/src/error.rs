@@ -50,8 +50,8 @@ pub enum ApiError {
     TooLarge { limit: usize },
     #[error("unsupported content type: {0}")]
     UnsupportedMediaType(String),
-    #[error("too many requests")]
-    RateLimited,
+    #[error("too many requests from this caller; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     /// Anything else: logged whole, answered with a generic message.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -93,7 +93,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -109,7 +109,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::TooLarge { .. } => "too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
-            ApiError::RateLimited => "rate-limited",
+            ApiError::RateLimited { .. } => "rate-limited",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -157,6 +157,11 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let ApiError::RateLimited { retry_after_secs } = &self {
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

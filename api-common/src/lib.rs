@@ -7,12 +7,14 @@ mod auth;
 mod body;
 mod error;
 mod extract;
+mod rate_limit;
 mod request_id;
 mod schemas;
 
-pub use auth::Authenticated;
+pub use auth::{Access, Authenticated};
 pub use body::{JsonBody, MAX_BODY_BYTES};
 pub use error::{ApiError, FieldError};
 pub use extract::{ApiPath, ApiQuery};
+pub use rate_limit::RateLimiter;
 pub use request_id::{request_id_layer, RequestId};
 pub use schemas::{SchemaKind, Schemas};

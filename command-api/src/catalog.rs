@@ -1,7 +1,6 @@
 //! Gate and stage definitions: define, disable, enable.
 
 use crate::caller::RequestContext;
-use crate::errors::field;
 use crate::service::Appended;
 use crate::CommandState;
 use axum::extract::State;
@@ -12,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tollgate_api_common::{ApiError, ApiPath, Authenticated, JsonBody, SchemaKind};
 use tollgate_auth::Role;
-use tollgate_domain::{ActionName, CatalogCommand, GateMode, GateName, StageName};
+use tollgate_domain::{ActionName, Catalog, CatalogCommand, GateMode, GateName, StageName};
 
 #[derive(Deserialize)]
 struct GateWire {
@@ -61,12 +60,12 @@ pub async fn define_gate(
     let service = &state.service;
     service.schemas().check(SchemaKind::Gate, &body.value)?;
     let wire: GateWire = parse(&body.value)?;
-    let gate = GateName::parse(&wire.name).map_err(|e| field(e.renamed("/name")))?;
+    let gate = GateName::parse(&wire.name).map_err(|e| ApiError::from(e.renamed("/name")))?;
     let required_actions = wire
         .required_actions
         .iter()
         .enumerate()
-        .map(|(i, a)| ActionName::parse(a).map_err(|e| field(e.renamed(&format!("/required_actions/{i}")))))
+        .map(|(i, a)| ActionName::parse(a).map_err(|e| ApiError::from(e.renamed(&format!("/required_actions/{i}")))))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(schema) = &wire.custom_schema {
         service.schemas().check_custom_schema(schema)?;
@@ -94,12 +93,12 @@ pub async fn define_stage(
     let service = &state.service;
     service.schemas().check(SchemaKind::Stage, &body.value)?;
     let wire: StageWire = parse(&body.value)?;
-    let stage = StageName::parse(&wire.name).map_err(|e| field(e.renamed("/name")))?;
+    let stage = StageName::parse(&wire.name).map_err(|e| ApiError::from(e.renamed("/name")))?;
     let gates = wire
         .gates
         .iter()
         .enumerate()
-        .map(|(i, g)| GateName::parse(g).map_err(|e| field(e.renamed(&format!("/gates/{i}")))))
+        .map(|(i, g)| GateName::parse(g).map_err(|e| ApiError::from(e.renamed(&format!("/gates/{i}")))))
         .collect::<Result<Vec<_>, _>>()?;
     let cmd = CatalogCommand::DefineStage { stage: stage.clone(), gates, description: wire.description };
     let appended = service.run_catalog(cmd, format!("stage:{stage}"), ctx.metadata(principal), false).await?;
@@ -107,83 +106,79 @@ pub async fn define_stage(
     Ok(answer(&appended, definition))
 }
 
-async fn toggle_gate(
+/// What a disable or enable names.
+enum Target {
+    Gate(GateName),
+    Stage(StageName),
+}
+
+impl Target {
+    fn command(&self, enable: bool, reason: Option<String>) -> CatalogCommand {
+        match (self, enable) {
+            (Target::Gate(gate), true) => CatalogCommand::EnableGate { gate: gate.clone() },
+            (Target::Gate(gate), false) => CatalogCommand::DisableGate { gate: gate.clone(), reason },
+            (Target::Stage(stage), true) => CatalogCommand::EnableStage { stage: stage.clone() },
+            (Target::Stage(stage), false) => CatalogCommand::DisableStage { stage: stage.clone(), reason },
+        }
+    }
+
+    fn stream(&self) -> String {
+        match self {
+            Target::Gate(gate) => format!("gate:{gate}"),
+            Target::Stage(stage) => format!("stage:{stage}"),
+        }
+    }
+
+    fn definition(&self, catalog: &Catalog) -> Value {
+        match self {
+            Target::Gate(gate) => json!(catalog.gate(gate)),
+            Target::Stage(stage) => json!(catalog.stage(stage)),
+        }
+    }
+}
+
+/// `POST /v1/gates/{name}/disable|enable`.
+pub async fn toggle_gate(
+    State(state): State<CommandState>,
+    auth: Authenticated,
+    ctx: RequestContext,
+    ApiPath((name, verb)): ApiPath<(String, String)>,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let target = Target::Gate(GateName::parse(&name).map_err(ApiError::from)?);
+    toggle(state, auth, ctx, target, &verb, body).await
+}
+
+/// `POST /v1/stages/{name}/disable|enable`.
+pub async fn toggle_stage(
+    State(state): State<CommandState>,
+    auth: Authenticated,
+    ctx: RequestContext,
+    ApiPath((name, verb)): ApiPath<(String, String)>,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let target = Target::Stage(StageName::parse(&name).map_err(ApiError::from)?);
+    toggle(state, auth, ctx, target, &verb, body).await
+}
+
+async fn toggle(
     state: CommandState,
     auth: Authenticated,
     ctx: RequestContext,
-    name: String,
+    target: Target,
+    verb: &str,
     body: JsonBody,
-    enable: bool,
 ) -> Result<Response, ApiError> {
+    let enable = match verb {
+        "enable" => true,
+        "disable" => false,
+        _ => return Err(ApiError::NotFound("no such endpoint".into())),
+    };
     let principal = auth.require(Role::Admin)?;
     let service = &state.service;
-    let gate = GateName::parse(&name).map_err(field)?;
     service.schemas().check(SchemaKind::Toggle, &body.value)?;
     let wire: ToggleWire = parse(&body.value)?;
-    let cmd = if enable {
-        CatalogCommand::EnableGate { gate: gate.clone() }
-    } else {
-        CatalogCommand::DisableGate { gate: gate.clone(), reason: wire.reason }
-    };
-    let appended = service.run_catalog(cmd, format!("gate:{gate}"), ctx.metadata(principal), true).await?;
-    Ok(answer(&appended, json!(service.catalog().gate(&gate))))
-}
-
-async fn toggle_stage(
-    state: CommandState,
-    auth: Authenticated,
-    ctx: RequestContext,
-    name: String,
-    body: JsonBody,
-    enable: bool,
-) -> Result<Response, ApiError> {
-    let principal = auth.require(Role::Admin)?;
-    let service = &state.service;
-    let stage = StageName::parse(&name).map_err(field)?;
-    service.schemas().check(SchemaKind::Toggle, &body.value)?;
-    let wire: ToggleWire = parse(&body.value)?;
-    let cmd = if enable {
-        CatalogCommand::EnableStage { stage: stage.clone() }
-    } else {
-        CatalogCommand::DisableStage { stage: stage.clone(), reason: wire.reason }
-    };
-    let appended = service.run_catalog(cmd, format!("stage:{stage}"), ctx.metadata(principal), true).await?;
-    Ok(answer(&appended, json!(service.catalog().stage(&stage))))
-}
-
-pub async fn disable_gate(
-    State(s): State<CommandState>,
-    a: Authenticated,
-    c: RequestContext,
-    ApiPath(n): ApiPath<String>,
-    b: JsonBody,
-) -> Result<Response, ApiError> {
-    toggle_gate(s, a, c, n, b, false).await
-}
-pub async fn enable_gate(
-    State(s): State<CommandState>,
-    a: Authenticated,
-    c: RequestContext,
-    ApiPath(n): ApiPath<String>,
-    b: JsonBody,
-) -> Result<Response, ApiError> {
-    toggle_gate(s, a, c, n, b, true).await
-}
-pub async fn disable_stage(
-    State(s): State<CommandState>,
-    a: Authenticated,
-    c: RequestContext,
-    ApiPath(n): ApiPath<String>,
-    b: JsonBody,
-) -> Result<Response, ApiError> {
-    toggle_stage(s, a, c, n, b, false).await
-}
-pub async fn enable_stage(
-    State(s): State<CommandState>,
-    a: Authenticated,
-    c: RequestContext,
-    ApiPath(n): ApiPath<String>,
-    b: JsonBody,
-) -> Result<Response, ApiError> {
-    toggle_stage(s, a, c, n, b, true).await
+    let cmd = target.command(enable, wire.reason);
+    let appended = service.run_catalog(cmd, target.stream(), ctx.metadata(principal), true).await?;
+    Ok(answer(&appended, target.definition(&service.catalog())))
 }

@@ -1,20 +1,11 @@
 //! How domain refusals and log errors become API errors.
 
 use tollgate_api_common::ApiError;
-use tollgate_domain::{CatalogError, InvalidField, ReceiptError};
+use tollgate_domain::{CatalogError, ReceiptError};
 use tollgate_eventlog::AppendError;
-
-/// Anything unexpected: logged whole, answered with a generic 500.
-pub fn internal(e: impl Into<anyhow::Error>) -> ApiError {
-    ApiError::internal(e)
-}
 
 pub fn idempotency_error(rule: &str) -> ApiError {
     ApiError::invalid("Idempotency-Key", rule)
-}
-
-pub fn field(e: InvalidField) -> ApiError {
-    ApiError::Validation(vec![e.into()])
 }
 
 pub fn receipt_error(e: ReceiptError) -> ApiError {

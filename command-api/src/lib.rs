@@ -15,7 +15,7 @@ use axum::extract::FromRef;
 use axum::routing::post;
 use axum::Router;
 use std::sync::Arc;
-use tollgate_auth::TokenValidator;
+use tollgate_api_common::Access;
 
 pub use service::CommandService;
 
@@ -23,12 +23,12 @@ pub use service::CommandService;
 #[derive(Clone)]
 pub struct CommandState {
     pub service: Arc<CommandService>,
-    pub tokens: Arc<TokenValidator>,
+    pub access: Arc<Access>,
 }
 
-impl FromRef<CommandState> for Arc<TokenValidator> {
+impl FromRef<CommandState> for Arc<Access> {
     fn from_ref(state: &CommandState) -> Self {
-        state.tokens.clone()
+        state.access.clone()
     }
 }
 
@@ -36,11 +36,9 @@ impl FromRef<CommandState> for Arc<TokenValidator> {
 pub fn router(state: CommandState) -> Router {
     Router::new()
         .route("/v1/gates", post(catalog::define_gate))
-        .route("/v1/gates/{name}/disable", post(catalog::disable_gate))
-        .route("/v1/gates/{name}/enable", post(catalog::enable_gate))
+        .route("/v1/gates/{name}/{verb}", post(catalog::toggle_gate))
         .route("/v1/stages", post(catalog::define_stage))
-        .route("/v1/stages/{name}/disable", post(catalog::disable_stage))
-        .route("/v1/stages/{name}/enable", post(catalog::enable_stage))
+        .route("/v1/stages/{name}/{verb}", post(catalog::toggle_stage))
         .route("/v1/receipts", post(receipts::submit))
         .route("/v1/receipts/{id}/revoke", post(receipts::revoke))
         .with_state(state)

@@ -4,7 +4,6 @@
 //! gate's own custom schema is checked with the decision, on the same
 //! catalog.)
 
-use crate::errors::field;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tollgate_api_common::{ApiError, JsonBody, SchemaKind, Schemas};
@@ -56,7 +55,7 @@ pub fn read_receipt(body: &JsonBody, schemas: &Schemas) -> Result<ReceiptInput, 
     schemas.check_at(SchemaKind::Receipt, &data, prefix)?;
     let wire: ReceiptWire =
         serde_json::from_value(data).map_err(|e| ApiError::invalid(prefix.to_owned() + "/", e.to_string()))?;
-    let under = |e: tollgate_domain::InvalidField| field(e.under(prefix));
+    let under = |e: tollgate_domain::InvalidField| ApiError::from(e.under(prefix));
     let unit = match wire.unit {
         UnitWire::Text(text) => Unit::parse_text(&text),
         UnitWire::Fields(fields) => Unit::new(fields).map_err(|e| e.under("/unit")),

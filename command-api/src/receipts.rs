@@ -1,7 +1,6 @@
 //! `POST /v1/receipts` and `POST /v1/receipts/{id}/revoke`.
 
 use crate::caller::RequestContext;
-use crate::errors::field;
 use crate::receipt_input::{read_receipt, CLOUDEVENTS_JSON};
 use crate::service::{idempotency_key, Appended};
 use crate::CommandState;
@@ -123,7 +122,8 @@ pub async fn revoke(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let principal = auth.require(Role::Admin)?;
-    let receipt_id: Ulid = id.parse().map_err(|_| field(InvalidField::new("/id", "must be a receipt id (a ULID)")))?;
+    let receipt_id: Ulid =
+        id.parse().map_err(|_| ApiError::from(InvalidField::new("/id", "must be a receipt id (a ULID)")))?;
     let schemas = state.service.schemas();
     schemas.check(SchemaKind::Revocation, &body.value)?;
     let wire: RevocationWire =

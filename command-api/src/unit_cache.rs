@@ -1,7 +1,6 @@
 //! Recently used units' folded state, so that a command reads only the
 //! events appended since (by any process), not the unit's whole stream.
 
-use crate::errors::internal;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tollgate_api_common::ApiError;
@@ -41,9 +40,9 @@ impl UnitCache {
     /// read up to date from the log.
     pub async fn load(&self, log: &EventLog, stream: &str) -> Result<(UnitState, Option<u64>), ApiError> {
         let mut folded = self.lock().get(stream).cloned().unwrap_or_default();
-        let newer = log.read_stream_after(stream, folded.version).await.map_err(internal)?;
+        let newer = log.read_stream_after(stream, folded.version).await.map_err(ApiError::internal)?;
         for recorded in &newer {
-            folded.state.apply(&decode(recorded).map_err(internal)?);
+            folded.state.apply(&decode(recorded).map_err(ApiError::internal)?);
             folded.version = recorded.stream_version;
         }
         let version = (folded.version > 0).then_some(folded.version);

@@ -8,20 +8,12 @@ use tollgate_api_common::{ApiError, Authenticated};
 
 pub async fn gates(State(state): State<QueryState>, auth: Authenticated) -> Result<Json<Value>, ApiError> {
     auth.require_reader()?;
-    let catalog = state
-        .catalog
-        .refresh_if_older(&state.log, tollgate_projections::CATALOG_MAX_AGE)
-        .await
-        .map_err(ApiError::internal)?;
+    let catalog = state.catalog().await?;
     Ok(Json(json!({ "gates": catalog.gates().collect::<Vec<_>>() })))
 }
 
 pub async fn stages(State(state): State<QueryState>, auth: Authenticated) -> Result<Json<Value>, ApiError> {
     auth.require_reader()?;
-    let catalog = state
-        .catalog
-        .refresh_if_older(&state.log, tollgate_projections::CATALOG_MAX_AGE)
-        .await
-        .map_err(ApiError::internal)?;
+    let catalog = state.catalog().await?;
     Ok(Json(json!({ "stages": catalog.stages().collect::<Vec<_>>() })))
 }

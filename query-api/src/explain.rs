@@ -20,16 +20,12 @@ pub async fn show(
     ApiQuery(query): ApiQuery<ExplainQuery>,
 ) -> Result<Json<Explanation>, ApiError> {
     auth.require_reader()?;
-    let unit = Unit::parse_text(&key).map_err(|e| ApiError::Validation(vec![e.into()]))?;
+    let unit = Unit::parse_text(&key).map_err(ApiError::from)?;
     let filter = match &query.stage {
         None => StageFilter::All,
-        Some(name) => StageFilter::One(StageName::parse(name).map_err(|e| ApiError::Validation(vec![e.into()]))?),
+        Some(name) => StageFilter::One(StageName::parse(name).map_err(ApiError::from)?),
     };
-    let catalog = state
-        .catalog
-        .refresh_if_older(&state.log, tollgate_projections::CATALOG_MAX_AGE)
-        .await
-        .map_err(ApiError::internal)?;
+    let catalog = state.catalog().await?;
     if let StageFilter::One(name) = &filter {
         if catalog.stage(name).is_none() {
             return Err(ApiError::NotFound(format!("stage {name} does not exist")));

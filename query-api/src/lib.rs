@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::Value;
 use std::sync::Arc;
-use tollgate_auth::TokenValidator;
+use tollgate_api_common::Access;
 use tollgate_eventlog::EventLog;
 use tollgate_projections::CatalogCache;
 
@@ -21,15 +21,25 @@ use tollgate_projections::CatalogCache;
 pub struct QueryState {
     pub log: EventLog,
     pub catalog: Arc<CatalogCache>,
-    pub tokens: Arc<TokenValidator>,
+    pub access: Arc<Access>,
     /// The JWKS served at `/v1/keys`: the keys that sign the log and the
     /// local issuer's tokens.
     pub jwks: Arc<Value>,
 }
 
-impl FromRef<QueryState> for Arc<TokenValidator> {
+impl QueryState {
+    /// The catalog to answer with: at most `CATALOG_MAX_AGE` old.
+    pub async fn catalog(&self) -> Result<Arc<tollgate_domain::Catalog>, tollgate_api_common::ApiError> {
+        self.catalog
+            .refresh_if_older(&self.log, tollgate_projections::CATALOG_MAX_AGE)
+            .await
+            .map_err(tollgate_api_common::ApiError::internal)
+    }
+}
+
+impl FromRef<QueryState> for Arc<Access> {
     fn from_ref(state: &QueryState) -> Self {
-        state.tokens.clone()
+        state.access.clone()
     }
 }
 

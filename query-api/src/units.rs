@@ -14,13 +14,9 @@ pub async fn show(
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<UnitView>, ApiError> {
     auth.require_reader()?;
-    let unit = Unit::parse_text(&key).map_err(|e| ApiError::Validation(vec![e.into()]))?;
+    let unit = Unit::parse_text(&key).map_err(ApiError::from)?;
     let key = unit.key();
-    let catalog = state
-        .catalog
-        .refresh_if_older(&state.log, tollgate_projections::CATALOG_MAX_AGE)
-        .await
-        .map_err(ApiError::internal)?;
+    let catalog = state.catalog().await?;
     unit_view(&state.log, &catalog, &key)
         .await
         .map_err(ApiError::internal)?

@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed at start).
     #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Requests per second each caller (token subject) may make, with
+    /// bursts of twice that; 0 (the default) sets no limit.
+    #[arg(long, env = "TOLLGATE_RATE_LIMIT", default_value_t = 0)]
+    pub rate_limit: u32,
     /// Keep the log in PostgreSQL instead of the embedded SQLite file
     /// (postgres://user@host:port/db); the data dir still holds the key.
     #[arg(long, env = "TOLLGATE_DATABASE_URL", hide_env_values = true)]

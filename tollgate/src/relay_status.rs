@@ -6,25 +6,24 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tollgate_api_common::{ApiError, Authenticated};
-use tollgate_auth::TokenValidator;
+use tollgate_api_common::{Access, ApiError, Authenticated};
 use tollgate_relay::StatusReceiver;
 
 #[derive(Clone)]
 struct RelayState {
-    tokens: Arc<TokenValidator>,
+    access: Arc<Access>,
     status: Option<StatusReceiver>,
 }
 
-impl FromRef<RelayState> for Arc<TokenValidator> {
+impl FromRef<RelayState> for Arc<Access> {
     fn from_ref(state: &RelayState) -> Self {
-        state.tokens.clone()
+        state.access.clone()
     }
 }
 
 /// The route; `status` is `None` when no relay runs (no --kafka-brokers).
-pub fn router(tokens: Arc<TokenValidator>, status: Option<StatusReceiver>) -> Router {
-    Router::new().route("/v1/relay", get(show)).with_state(RelayState { tokens, status })
+pub fn router(access: Arc<Access>, status: Option<StatusReceiver>) -> Router {
+    Router::new().route("/v1/relay", get(show)).with_state(RelayState { access, status })
 }
 
 async fn show(State(state): State<RelayState>, auth: Authenticated) -> Result<Json<Value>, ApiError> {

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tollgate_api_common::{request_id_layer, ApiError, Schemas, MAX_BODY_BYTES};
+use tollgate_api_common::{request_id_layer, Access, ApiError, RateLimiter, Schemas, MAX_BODY_BYTES};
 use tollgate_auth::{TokenValidator, LOCAL_ISSUER};
 use tollgate_command_api::{CommandService, CommandState};
 use tollgate_eventlog::{load_or_create_key, public_jwk, EventLog, Signer};
@@ -44,12 +44,12 @@ impl Application {
         let schemas = Arc::new(Schemas::load().context("compiling the built-in JSON Schemas")?);
         let mut tokens = TokenValidator::default();
         tokens.trust_ed25519(LOCAL_ISSUER, &key_id, verifying.as_bytes());
-        let tokens = Arc::new(tokens);
+        let access = Arc::new(Access { tokens, limits: RateLimiter::new(args.rate_limit) });
         let jwks = Arc::new(json!({ "keys": [public_jwk(&verifying)] }));
 
         let command = CommandState {
             service: Arc::new(CommandService::new(log.clone(), catalog.clone(), schemas)),
-            tokens: tokens.clone(),
+            access: access.clone(),
         };
         // The relay only reads the log: it never slows down or blocks an append.
         let relay = args.relay.kafka_brokers.as_ref().map(|brokers| {
@@ -59,8 +59,8 @@ impl Application {
             };
             Relay::spawn(log.clone(), relay_config(brokers, database, &args.relay))
         });
-        let relay_routes = crate::relay_status::router(tokens.clone(), relay.as_ref().map(Relay::status));
-        let query = QueryState { log, catalog, tokens, jwks };
+        let relay_routes = crate::relay_status::router(access.clone(), relay.as_ref().map(Relay::status));
+        let query = QueryState { log, catalog, access, jwks };
         let router = tollgate_command_api::router(command)
             .merge(tollgate_query_api::router(query))
             .merge(relay_routes)
