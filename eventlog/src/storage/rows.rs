@@ -3,6 +3,7 @@
 //! `metadata` as the canonical JSON text that was hashed.
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
+use std::collections::HashMap;
 
 use super::category_of;
 use super::Tip;
@@ -119,4 +120,16 @@ where
         first_position: pos(first + 1)?,
         last_position: pos(first + 2)?,
     })
+}
+
+/// `(stream, MAX(stream_version))` rows as a map; streams without events
+/// (a NULL maximum) are left out.
+pub(crate) fn stream_versions_from(rows: Vec<(String, Option<i64>)>) -> Result<HashMap<String, u64>, LogError> {
+    let mut versions = HashMap::with_capacity(rows.len());
+    for (stream, v) in rows {
+        if let Some(v) = v {
+            versions.insert(stream, u64::try_from(v).map_err(|_| LogError::OutOfRange("stream version"))?);
+        }
+    }
+    Ok(versions)
 }

@@ -12,7 +12,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions as _, QueryBuilder, Row as _};
 
-use super::rows::{decode, decode_all, decode_idempotency, decode_idempotency_at, decode_tip};
+use super::rows::{decode, decode_all, decode_idempotency, decode_idempotency_at, decode_tip, stream_versions_from};
 use super::{to_i64, unique_violation, EventRow, IdempotencyInsert, IdempotencyRow, ReadBackend, Tip, WriteBackend};
 use crate::error::LogError;
 use crate::types::RecordedEvent;
@@ -92,13 +92,7 @@ impl WriteBackend for SqliteWriter {
     async fn stream_versions(&mut self, streams: &[&str]) -> Result<HashMap<String, u64>, LogError> {
         let rows: Vec<(String, Option<i64>)> =
             sqlx::query_as(SELECT_STREAM_VERSIONS).bind(json_array(streams)?).fetch_all(&mut self.conn).await?;
-        let mut versions = HashMap::with_capacity(rows.len());
-        for (stream, v) in rows {
-            if let Some(v) = v {
-                versions.insert(stream, u64::try_from(v).map_err(|_| LogError::OutOfRange("stream version"))?);
-            }
-        }
-        Ok(versions)
+        stream_versions_from(rows)
     }
 
     async fn idempotency_rows(

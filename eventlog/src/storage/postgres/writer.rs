@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions as _, Executor as _, Row as _};
 
-use super::super::rows::{decode_all, decode_idempotency_at, decode_tip};
+use super::super::rows::{decode_all, decode_idempotency_at, decode_tip, stream_versions_from};
 use super::super::{to_i64, unique_violation, EventRow, IdempotencyInsert, IdempotencyRow, Tip, WriteBackend};
 use crate::error::LogError;
 use crate::types::RecordedEvent;
@@ -91,13 +91,7 @@ impl WriteBackend for PgWriter {
     async fn stream_versions(&mut self, streams: &[&str]) -> Result<HashMap<String, u64>, LogError> {
         let rows: Vec<(String, Option<i64>)> =
             sqlx::query_as(SELECT_STREAM_VERSIONS).bind(streams).fetch_all(&mut self.conn).await?;
-        let mut versions = HashMap::with_capacity(rows.len());
-        for (stream, v) in rows {
-            if let Some(v) = v {
-                versions.insert(stream, u64::try_from(v).map_err(|_| LogError::OutOfRange("stream version"))?);
-            }
-        }
-        Ok(versions)
+        stream_versions_from(rows)
     }
 
     async fn idempotency_rows(
