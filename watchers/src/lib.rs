@@ -1,0 +1,75 @@
+//! The watcher SDK: react to Tollgate's events from Kafka.
+//!
+//! The relay (`tollgate-relay`, ADR 0006) publishes every log event as a
+//! structured CloudEvent to `{prefix}units` (unit events, keyed by unit
+//! key) and `{prefix}catalog` (definitions). A watcher is a [`Watcher`]:
+//! a name, a [`Filter`] and an async `handle`. A [`KafkaRuntime`] runs it
+//! in a consumer group and guarantees:
+//!
+//! - **Commit after success.** A message's offset is committed only after
+//!   the handler succeeded on it, the filter left it out, it was a recent
+//!   duplicate, or it was dead-lettered (and the dead letter acknowledged).
+//!   A crash in between redelivers it: at-least-once.
+//! - **Retries** with exponential backoff and full jitter
+//!   ([`RuntimeOptions`]) for [`HandlerError::Retryable`]; after
+//!   `max_attempts`, or at once for [`HandlerError::Permanent`], the
+//!   original message (key, value, headers) goes to
+//!   `{topic}.dlq.{watcher name}` with the [`DLQ_REASON_HEADER`] header.
+//! - **A bounded rate** (token bucket), so a backlog replays gently.
+//! - **Dedupe by event id** within a process: a bounded set of recently
+//!   handled ids. It is not persisted: across restarts (or between two
+//!   processes of a group) an event may be handled twice, so handlers
+//!   must stay idempotent.
+//! - **Order.** This first slice handles messages one at a time on one
+//!   task, so every partition (and so every unit) is handled in order;
+//!   partitions do not run in parallel yet.
+//!
+//! ```no_run
+//! use tollgate_watchers::*;
+//!
+//! struct Print(Filter);
+//!
+//! #[async_trait::async_trait]
+//! impl Watcher for Print {
+//!     fn name(&self) -> &str { "print" }
+//!     fn filter(&self) -> &Filter { &self.0 }
+//!     async fn handle(&self, event: &TollgateEvent) -> Result<(), HandlerError> {
+//!         println!("{} {}", event.event_type, event.subject);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), WatcherError> {
+//! let watcher = Print(Filter::all().event_type("StagePassed").unit_pattern("openssl@*"));
+//! let runtime = KafkaRuntime::new("127.0.0.1:9092", "tollgate.units", "print", RuntimeOptions::default());
+//! runtime.run(&watcher, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod event;
+mod filter;
+mod options;
+mod runtime;
+mod stats;
+
+pub use async_trait::async_trait;
+pub use error::{HandlerError, WatcherError};
+pub use event::TollgateEvent;
+pub use filter::{glob_match, Filter};
+pub use options::RuntimeOptions;
+pub use runtime::{dead_letter_topic, KafkaRuntime, DLQ_REASON_HEADER};
+pub use stats::{StatsHandle, WatcherStats};
+
+/// Reacts to events. Implementations must be idempotent: an event may be
+/// delivered again after a crash or restart.
+#[async_trait]
+pub trait Watcher: Send + Sync {
+    /// Names the dead-letter topic; keep it stable.
+    fn name(&self) -> &str;
+    /// Which events reach [`Watcher::handle`].
+    fn filter(&self) -> &Filter;
+    /// Does the work. `Ok` means its effect is durable: the offset is
+    /// committed next.
+    async fn handle(&self, event: &TollgateEvent) -> Result<(), HandlerError>;
+}
