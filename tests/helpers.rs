@@ -62,6 +62,16 @@ pub fn kafka_brokers() -> Option<String> {
     std::env::var("TOLLGATE_TEST_KAFKA_BROKERS").ok().filter(|b| !b.is_empty())
 }
 
+/// The broker, or a note that the test is skipped (each Kafka suite also
+/// has a test that fails in CI when no broker is configured).
+pub fn brokers_or_skip(test: &str) -> Option<String> {
+    let brokers = kafka_brokers();
+    if brokers.is_none() {
+        println!("{test} skipped: TOLLGATE_TEST_KAFKA_BROKERS is not set (scripts/test starts Kafka)");
+    }
+    brokers
+}
+
 /// A topic prefix no other test uses: every test gets topics of its own.
 pub fn fresh_topic_prefix() -> String {
     format!("it{}.", ulid::Ulid::new().to_string().to_lowercase())

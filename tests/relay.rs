@@ -22,15 +22,6 @@ use tollgate_eventlog::{verify_batch, verifying_key_from_jwk, RecordedEvent};
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-/// The broker, or a note that the test is skipped.
-fn brokers_or_skip(test: &str) -> Option<String> {
-    let brokers = kafka_brokers();
-    if brokers.is_none() {
-        println!("{test} skipped: TOLLGATE_TEST_KAFKA_BROKERS is not set (scripts/test starts Kafka)");
-    }
-    brokers
-}
-
 #[test]
 fn ci_runs_the_relay_tests_against_a_real_broker() {
     if std::env::var("CI").as_deref() == Ok("true") {

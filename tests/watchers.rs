@@ -16,15 +16,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tollgate_watchers::*;
 
-/// The broker, or a note that the test is skipped.
-fn brokers_or_skip(test: &str) -> Option<String> {
-    let brokers = kafka_brokers();
-    if brokers.is_none() {
-        println!("{test} skipped: TOLLGATE_TEST_KAFKA_BROKERS is not set (scripts/test starts Kafka)");
-    }
-    brokers
-}
-
 #[test]
 fn ci_runs_the_watcher_tests_against_a_real_broker() {
     if std::env::var("CI").as_deref() == Ok("true") {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tollgate_api_common::{ApiError, ApiPath, Authenticated, JsonBody, SchemaKind};
 use tollgate_auth::Role;
-use tollgate_domain::{ActionName, Catalog, CatalogCommand, GateMode, GateName, StageName};
+use tollgate_domain::{ActionName, Catalog, CatalogCommand, GateMode, GateName, InvalidField, StageName};
 
 #[derive(Deserialize)]
 struct GateWire {
@@ -50,6 +50,19 @@ fn answer(appended: &Appended, definition: Value) -> Response {
     (status, Json(json!({ "definition": definition, "events": events, "position": position }))).into_response()
 }
 
+/// Names from a list in the body; a bad one is reported at `{field}/{index}`.
+fn parse_names<T>(
+    items: &[String],
+    field: &str,
+    parse: fn(&str) -> Result<T, InvalidField>,
+) -> Result<Vec<T>, ApiError> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| parse(item).map_err(|e| ApiError::from(e.renamed(&format!("{field}/{i}")))))
+        .collect()
+}
+
 pub async fn define_gate(
     State(state): State<CommandState>,
     auth: Authenticated,
@@ -61,12 +74,7 @@ pub async fn define_gate(
     service.schemas().check(SchemaKind::Gate, &body.value)?;
     let wire: GateWire = parse(&body.value)?;
     let gate = GateName::parse(&wire.name).map_err(|e| ApiError::from(e.renamed("/name")))?;
-    let required_actions = wire
-        .required_actions
-        .iter()
-        .enumerate()
-        .map(|(i, a)| ActionName::parse(a).map_err(|e| ApiError::from(e.renamed(&format!("/required_actions/{i}")))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let required_actions = parse_names(&wire.required_actions, "/required_actions", ActionName::parse)?;
     if let Some(schema) = &wire.custom_schema {
         service.schemas().check_custom_schema(schema)?;
     }
@@ -78,9 +86,9 @@ pub async fn define_gate(
         owner: wire.owner,
         description: wire.description,
     };
-    let appended = service.run_catalog(cmd, format!("gate:{gate}"), ctx.metadata(principal), false).await?;
-    let definition = json!(service.catalog().gate(&gate));
-    Ok(answer(&appended, definition))
+    let target = Target::Gate(gate);
+    let appended = service.run_catalog(cmd, target.stream(), ctx.metadata(principal), false).await?;
+    Ok(answer(&appended, target.definition(&service.catalog())))
 }
 
 pub async fn define_stage(
@@ -94,16 +102,11 @@ pub async fn define_stage(
     service.schemas().check(SchemaKind::Stage, &body.value)?;
     let wire: StageWire = parse(&body.value)?;
     let stage = StageName::parse(&wire.name).map_err(|e| ApiError::from(e.renamed("/name")))?;
-    let gates = wire
-        .gates
-        .iter()
-        .enumerate()
-        .map(|(i, g)| GateName::parse(g).map_err(|e| ApiError::from(e.renamed(&format!("/gates/{i}")))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let gates = parse_names(&wire.gates, "/gates", GateName::parse)?;
     let cmd = CatalogCommand::DefineStage { stage: stage.clone(), gates, description: wire.description };
-    let appended = service.run_catalog(cmd, format!("stage:{stage}"), ctx.metadata(principal), false).await?;
-    let definition = json!(service.catalog().stage(&stage));
-    Ok(answer(&appended, definition))
+    let target = Target::Stage(stage);
+    let appended = service.run_catalog(cmd, target.stream(), ctx.metadata(principal), false).await?;
+    Ok(answer(&appended, target.definition(&service.catalog())))
 }
 
 /// What a disable or enable names.
