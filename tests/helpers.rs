@@ -171,6 +171,19 @@ impl TestApp {
         response.text().await.expect("audit body")
     }
 
+    /// The log as watchers receive it: every event as the relay
+    /// publishes it, in log order.
+    pub async fn published_events(&self) -> Vec<tollgate_watchers::TollgateEvent> {
+        let log = self.audit_log().await;
+        log.lines()
+            .map(|line| {
+                let recorded: tollgate_eventlog::RecordedEvent = serde_json::from_str(line).expect("recorded event");
+                let cloudevent = tollgate_relay::envelope::cloudevent(&recorded, "tollgate");
+                serde_json::from_value(cloudevent).expect("a Tollgate CloudEvent")
+            })
+            .collect()
+    }
+
     /// A gate `build` (compile, package), a gate `test` (unit-tests) and a
     /// stage `release` of both.
     pub async fn define_release(&self) {

@@ -1,10 +1,13 @@
 //! Which events a watcher wants.
 
 use crate::event::TollgateEvent;
+use serde::Deserialize;
 
 /// Selects events. Every set criterion must match; an empty filter
-/// matches everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// matches everything. In a config file:
+/// `filter = { types = ["StagePassed"], stage = "release", unit_pattern = "openssl@*" }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Filter {
     /// CloudEvents `type` values (`dev.tollgate.stage.passed`) or Tollgate
     /// event type names (`StagePassed`); any of them matches. Empty: all.

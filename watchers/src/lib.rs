@@ -46,18 +46,22 @@
 //! # Ok(()) }
 //! ```
 
+mod config_error;
 mod error;
 mod event;
 mod filter;
 mod options;
+mod report;
 mod runtime;
 mod stats;
 
 pub use async_trait::async_trait;
+pub use config_error::{secret_from_env, ConfigError};
 pub use error::{HandlerError, WatcherError};
 pub use event::TollgateEvent;
 pub use filter::{glob_match, Filter};
 pub use options::RuntimeOptions;
+pub use report::{idempotency_key, Artifact, ReceiptDraft, Reporter, Submitted};
 pub use runtime::{dead_letter_topic, KafkaRuntime, DLQ_REASON_HEADER};
 pub use stats::{StatsHandle, WatcherStats};
 
@@ -72,4 +76,17 @@ pub trait Watcher: Send + Sync {
     /// Does the work. `Ok` means its effect is durable: the offset is
     /// committed next.
     async fn handle(&self, event: &TollgateEvent) -> Result<(), HandlerError>;
+
+    /// How often the runtime calls [`Watcher::tick`]; `None` (the
+    /// default): never. For work that no event announces, such as polling
+    /// a ticket's status.
+    fn tick_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Periodic work beside the events. A failure is logged and the next
+    /// tick tries again; it never stops the runtime.
+    async fn tick(&self) -> Result<(), HandlerError> {
+        Ok(())
+    }
 }

@@ -1,0 +1,1 @@
+//! Test-runner watcher: run a registered suite on an event, turn its JUnit XML into receipts.
