@@ -12,7 +12,7 @@ mod kafka_helpers;
 use helpers::*;
 use kafka_helpers::*;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tollgate_watchers::*;
 
@@ -109,7 +109,7 @@ fn fresh_group() -> String {
 /// it, so once `done` is seen the offsets behind it are committed.
 async fn run_until(
     runtime: &KafkaRuntime,
-    watcher: &dyn Watcher,
+    watcher: Arc<dyn Watcher>,
     linger: Duration,
     done: impl Fn(&WatcherStats) -> bool,
 ) -> WatcherStats {
@@ -135,8 +135,8 @@ async fn run_until(
 async fn the_filter_passes_only_stage_passed_of_the_unit_pattern() {
     let Some(brokers) = brokers_or_skip("the_filter_passes_only") else { return };
     let (_app, topic) = two_units_pass(&brokers).await;
-    let watcher = Recorder::new(stage_passed_of_unit_1(), |_| Ok(()));
-    let stats = run_until(&runtime(&brokers, &topic, &fresh_group()), &watcher, Duration::ZERO, |s| {
+    let watcher = Arc::new(Recorder::new(stage_passed_of_unit_1(), |_| Ok(())));
+    let stats = run_until(&runtime(&brokers, &topic, &fresh_group()), watcher.clone(), Duration::ZERO, |s| {
         s.handled + s.filtered == UNIT_EVENTS
     })
     .await;
@@ -155,12 +155,14 @@ async fn the_filter_passes_only_stage_passed_of_the_unit_pattern() {
 async fn a_handler_failing_twice_is_retried_and_the_event_handled_once() {
     let Some(brokers) = brokers_or_skip("a_handler_failing_twice") else { return };
     let (_app, topic) = two_units_pass(&brokers).await;
-    let watcher =
-        Recorder::new(
-            stage_passed_of_unit_1(),
-            |n| if n <= 2 { Err(HandlerError::retryable("flaky")) } else { Ok(()) },
-        );
-    let stats = run_until(&runtime(&brokers, &topic, &fresh_group()), &watcher, Duration::ZERO, |s| {
+    let watcher = Arc::new(Recorder::new(stage_passed_of_unit_1(), |n| {
+        if n <= 2 {
+            Err(HandlerError::retryable("flaky"))
+        } else {
+            Ok(())
+        }
+    }));
+    let stats = run_until(&runtime(&brokers, &topic, &fresh_group()), watcher.clone(), Duration::ZERO, |s| {
         s.handled + s.filtered == UNIT_EVENTS
     })
     .await;
@@ -174,8 +176,9 @@ async fn a_permanent_failure_is_dead_lettered_and_committed() {
     let Some(brokers) = brokers_or_skip("a_permanent_failure") else { return };
     let (app, topic) = two_units_pass(&brokers).await;
     let group = fresh_group();
-    let failing = Recorder::new(stage_passed_of_unit_1(), |_| Err(HandlerError::permanent("no pipeline for pkg1")));
-    let stats = run_until(&runtime(&brokers, &topic, &group), &failing, Duration::ZERO, |s| {
+    let failing =
+        Arc::new(Recorder::new(stage_passed_of_unit_1(), |_| Err(HandlerError::permanent("no pipeline for pkg1"))));
+    let stats = run_until(&runtime(&brokers, &topic, &group), failing.clone(), Duration::ZERO, |s| {
         s.dead_lettered + s.filtered == UNIT_EVENTS
     })
     .await;
@@ -195,9 +198,9 @@ async fn a_permanent_failure_is_dead_lettered_and_committed() {
     // it sees only a receipt published afterwards.
     submit(&app, &unit(3), "build", "compile").await;
     wait_published(&app, log_head(&app).await, Duration::from_secs(30)).await;
-    let everything = Recorder::new(Filter::all(), |_| Ok(()));
+    let everything = Arc::new(Recorder::new(Filter::all(), |_| Ok(())));
     let stats =
-        run_until(&runtime(&brokers, &topic, &group), &everything, Duration::from_secs(2), |s| s.handled >= 1).await;
+        run_until(&runtime(&brokers, &topic, &group), everything.clone(), Duration::from_secs(2), |s| s.handled >= 1).await;
     assert_eq!(stats, WatcherStats { handled: 1, ..WatcherStats::default() });
     let seen = everything.seen();
     assert_eq!((seen[0].event_type.as_str(), seen[0].subject.as_str()), ("ReceiptSubmitted", unit(3).as_str()));
@@ -222,8 +225,8 @@ async fn a_duplicate_event_id_is_handled_once() {
     }
     assert!(kcat.wait().unwrap().success());
 
-    let watcher = Recorder::new(Filter::all().event_type("dev.tollgate.stage.passed"), |_| Ok(()));
-    let stats = run_until(&runtime(&brokers, &topic, &fresh_group()), &watcher, Duration::ZERO, |s| {
+    let watcher = Arc::new(Recorder::new(Filter::all().event_type("dev.tollgate.stage.passed"), |_| Ok(())));
+    let stats = run_until(&runtime(&brokers, &topic, &fresh_group()), watcher.clone(), Duration::ZERO, |s| {
         s.handled + s.filtered + s.duplicates == UNIT_EVENTS + 1
     })
     .await;
@@ -231,4 +234,66 @@ async fn a_duplicate_event_id_is_handled_once() {
     let ids: Vec<String> = watcher.seen().into_iter().map(|e| e.id).collect();
     assert_eq!(ids.len(), 2, "each unit's StagePassed once: {ids:?}");
     assert!(ids.contains(&original.event["id"].as_str().unwrap().to_owned()));
+}
+
+/// Waits at a barrier for its partner unit; a serial runtime would hold
+/// one unit's event while the other waits behind it, so both time out.
+struct Rendezvous {
+    filter: Filter,
+    units: [String; 2],
+    barrier: tokio::sync::Barrier,
+}
+
+#[async_trait]
+impl Watcher for Rendezvous {
+    fn name(&self) -> &str {
+        "rendezvous"
+    }
+
+    fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    async fn handle(&self, event: &TollgateEvent) -> Result<(), HandlerError> {
+        if !self.units.iter().any(|u| event.unit_key() == Some(u.as_str())) {
+            return Ok(());
+        }
+        match tokio::time::timeout(Duration::from_secs(15), self.barrier.wait()).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(HandlerError::permanent("the other unit's event never ran alongside this one")),
+        }
+    }
+}
+
+#[tokio::test]
+async fn partitions_are_handled_concurrently_each_in_order() {
+    let Some(brokers) = brokers_or_skip("partitions_are_handled_concurrently") else { return };
+    let app = spawn_app_with_kafka(&brokers, &[]).await;
+    app.define_release().await;
+    for i in 1..=6 {
+        submit(&app, &unit(i), "build", "compile").await;
+    }
+    wait_published(&app, log_head(&app).await, Duration::from_secs(30)).await;
+    let topic = format!("{}units", app.topic_prefix.as_deref().unwrap());
+    // Two units whose messages sit in different partitions.
+    let consumed = consume(&brokers, &topic);
+    let mut by_partition: std::collections::BTreeMap<i64, String> = std::collections::BTreeMap::new();
+    for c in &consumed {
+        by_partition.entry(c.partition).or_insert_with(|| c.key.clone());
+    }
+    let mut picked = by_partition.into_values();
+    let (Some(a), Some(b)) = (picked.next(), picked.next()) else {
+        panic!("six units all landed in one partition: {consumed:?}");
+    };
+
+    let watcher = Arc::new(Rendezvous {
+        filter: Filter::all().event_type("ReceiptSubmitted"),
+        units: [a, b],
+        barrier: tokio::sync::Barrier::new(2),
+    });
+    let stats = run_until(&runtime(&brokers, &topic, &fresh_group()), watcher, Duration::ZERO, |s| {
+        s.handled + s.dead_lettered == 6
+    })
+    .await;
+    assert_eq!(stats, WatcherStats { handled: 6, ..WatcherStats::default() });
 }

@@ -54,10 +54,12 @@ impl Watcher for LogStagePassed {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let watcher = LogStagePassed { filter: Filter::all().event_type("StagePassed").unit_pattern(args.units) };
+    let watcher = std::sync::Arc::new(LogStagePassed {
+        filter: Filter::all().event_type("StagePassed").unit_pattern(args.units),
+    });
     let runtime = KafkaRuntime::new(args.brokers, args.topic, args.group, RuntimeOptions::default());
     let stats = runtime
-        .run(&watcher, async {
+        .run(watcher, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;

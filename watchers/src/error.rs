@@ -35,9 +35,9 @@ pub enum WatcherError {
     /// The dead-letter topic could not be created.
     #[error("cannot create topic {topic}: {reason}")]
     CreateTopic { topic: String, reason: String },
-    /// The offset of a processed message could not be committed.
-    #[error("commit {topic}[{partition}]@{offset}: {source}")]
-    Commit { topic: String, partition: i32, offset: i64, source: KafkaError },
+    /// A partition task died (a panic in a handler).
+    #[error("a partition task failed: {0}")]
+    Task(String),
     /// A message could not be dead-lettered (it stays uncommitted).
     #[error("dead-letter {topic}[{partition}]@{offset} to {dlq}: {source}")]
     DeadLetter { topic: String, partition: i32, offset: i64, dlq: String, source: KafkaError },

@@ -20,9 +20,17 @@
 //!   handled ids. It is not persisted: across restarts (or between two
 //!   processes of a group) an event may be handled twice, so handlers
 //!   must stay idempotent.
-//! - **Order.** This first slice handles messages one at a time on one
-//!   task, so every partition (and so every unit) is handled in order;
-//!   partitions do not run in parallel yet.
+//! - **Order, and parallel partitions.** Each partition of the topic has
+//!   its own task, handling its messages one at a time: a unit's events
+//!   (one key, one partition) are handled in log order, while a slow
+//!   handler holds up only its own partition.
+//! - **Periodic work.** [`Watcher::tick`] runs every
+//!   [`Watcher::tick_interval`] beside the events (polling a ticket system,
+//!   say).
+//!
+//! Reporting back is a receipt: [`Reporter`] submits one with an
+//! idempotency key derived from the event, so a redelivery cannot add a
+//! second receipt.
 //!
 //! ```no_run
 //! use tollgate_watchers::*;
@@ -40,9 +48,9 @@
 //! }
 //!
 //! # async fn run() -> Result<(), WatcherError> {
-//! let watcher = Print(Filter::all().event_type("StagePassed").unit_pattern("openssl@*"));
+//! let watcher = std::sync::Arc::new(Print(Filter::all().event_type("StagePassed").unit_pattern("openssl@*")));
 //! let runtime = KafkaRuntime::new("127.0.0.1:9092", "tollgate.units", "print", RuntimeOptions::default());
-//! runtime.run(&watcher, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! runtime.run(watcher, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(()) }
 //! ```
 
@@ -50,9 +58,10 @@ mod config_error;
 mod error;
 mod event;
 mod filter;
+mod kafka;
 mod options;
+mod process;
 mod report;
-mod runtime;
 mod stats;
 
 pub use async_trait::async_trait;
@@ -60,9 +69,9 @@ pub use config_error::{secret_from_env, ConfigError};
 pub use error::{HandlerError, WatcherError};
 pub use event::TollgateEvent;
 pub use filter::{glob_match, Filter};
+pub use kafka::{dead_letter_topic, KafkaRuntime, DLQ_REASON_HEADER};
 pub use options::RuntimeOptions;
 pub use report::{idempotency_key, Artifact, ReceiptDraft, Reporter, Submitted};
-pub use runtime::{dead_letter_topic, KafkaRuntime, DLQ_REASON_HEADER};
 pub use stats::{StatsHandle, WatcherStats};
 
 /// Reacts to events. Implementations must be idempotent: an event may be
