@@ -122,8 +122,10 @@ pub async fn start_with(data_dir: &Path, database_url: Option<&str>, serve_args:
         command.args(["--database-url", url]);
     }
     command.args(serve_args);
+    // TOLLGATE_TEST_SERVER_LOG (e.g. `info`) shows more of a server's log.
+    let log = std::env::var("TOLLGATE_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into());
     let mut child = command
-        .env("TOLLGATE_LOG", "warn")
+        .env("TOLLGATE_LOG", log)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -181,6 +183,16 @@ impl TestApp {
                 let cloudevent = tollgate_relay::envelope::cloudevent(&recorded, "tollgate");
                 serde_json::from_value(cloudevent).expect("a Tollgate CloudEvent")
             })
+            .collect()
+    }
+
+    /// The data of every receipt at `gate`, in log order.
+    pub async fn receipts_at(&self, gate: &str) -> Vec<Value> {
+        let events = self.published_events().await;
+        events
+            .into_iter()
+            .filter(|e| e.event_type == "ReceiptSubmitted" && e.data["gate"] == gate)
+            .map(|e| e.data)
             .collect()
     }
 

@@ -200,7 +200,8 @@ async fn a_permanent_failure_is_dead_lettered_and_committed() {
     wait_published(&app, log_head(&app).await, Duration::from_secs(30)).await;
     let everything = Arc::new(Recorder::new(Filter::all(), |_| Ok(())));
     let stats =
-        run_until(&runtime(&brokers, &topic, &group), everything.clone(), Duration::from_secs(2), |s| s.handled >= 1).await;
+        run_until(&runtime(&brokers, &topic, &group), everything.clone(), Duration::from_secs(2), |s| s.handled >= 1)
+            .await;
     assert_eq!(stats, WatcherStats { handled: 1, ..WatcherStats::default() });
     let seen = everything.seen();
     assert_eq!((seen[0].event_type.as_str(), seen[0].subject.as_str()), ("ReceiptSubmitted", unit(3).as_str()));

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::chain::Signer;
 use crate::error::{AppendError, LogError};
@@ -19,6 +19,8 @@ pub struct EventLog {
     reader: Arc<dyn ReadBackend>,
     stats: Arc<SequencerStats>,
     key_id: Arc<str>,
+    /// The last position this process appended, for in-process followers.
+    appended: Arc<watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for EventLog {
@@ -53,7 +55,7 @@ impl EventLog {
         let stats = Arc::new(SequencerStats::default());
         let key_id: Arc<str> = signer.key_id().into();
         tokio::spawn(sequencer::run(writer, signer, rx, stats.clone()));
-        EventLog { tx, reader, stats, key_id }
+        EventLog { tx, reader, stats, key_id, appended: Arc::new(watch::channel(0).0) }
     }
 
     /// Appends the request's events atomically, or replays an earlier
@@ -69,7 +71,25 @@ impl EventLog {
         }
         let (reply, answer) = oneshot::channel();
         self.tx.send((req, reply)).await.map_err(|_| AppendError::Closed)?;
-        answer.await.map_err(|_| AppendError::Closed)?
+        let outcome = answer.await.map_err(|_| AppendError::Closed)??;
+        if let AppendOutcome::Appended(events) = &outcome {
+            if let Some(last) = events.last() {
+                self.appended.send_if_modified(|head| {
+                    let moved = last.position > *head;
+                    *head = (*head).max(last.position);
+                    moved
+                });
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Changes whenever this process appends: the last position it
+    /// appended. Lets in-process followers (watchers, projectors) wake on
+    /// new events instead of polling; appends by other processes sharing
+    /// the database are not seen here.
+    pub fn appended(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
     }
 
     /// All events of a stream, by stream version.

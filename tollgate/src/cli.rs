@@ -50,6 +50,9 @@ pub enum Command {
     /// Submit and revoke receipts.
     #[command(subcommand)]
     Receipt(ReceiptCommand),
+    /// Submit a JUnit/xUnit XML report as receipts, one per suite (or case);
+    /// exits 3 when any of them fails.
+    Junit(JunitArgs),
     /// Show units.
     #[command(subcommand)]
     Unit(UnitCommand),
@@ -64,6 +67,15 @@ pub enum Command {
     /// Export and verify the signed, hash-chained log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Run one watcher of a config file in its Kafka consumer group until
+    /// Ctrl-C or SIGTERM.
+    Watch {
+        /// The watcher's name (its `[watchers.NAME]` table).
+        name: String,
+        /// The watchers' TOML config file.
+        #[arg(long, env = "TOLLGATE_WATCHERS")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -82,6 +94,10 @@ pub struct ServeArgs {
     /// (postgres://user@host:port/db); the data dir still holds the key.
     #[arg(long, env = "TOLLGATE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Run the watchers of this file (see `tollgate watch`) inside the
+    /// server, following the log directly; they report back to this server.
+    #[arg(long, env = "TOLLGATE_WATCHERS")]
+    pub watchers: Option<PathBuf>,
     #[command(flatten)]
     pub relay: RelayArgs,
 }
@@ -223,6 +239,26 @@ pub struct SubmitArgs {
     /// Makes a retried submit return the first result.
     #[arg(long)]
     pub idempotency_key: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct JunitArgs {
+    /// The report file.
+    pub file: PathBuf,
+    /// The gate the receipts go to.
+    #[arg(long)]
+    pub gate: String,
+    /// name@version-release/platform/package, or a package URL (pkg:...).
+    #[arg(long)]
+    pub unit: String,
+    /// The action of the failing receipt when the report cannot be read
+    /// (default: the file's name without its extension).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// One receipt per suite (action: the suite's name) or per test case
+    /// (action: suite.case); names are lowercased and cleaned to fit.
+    #[arg(long, default_value = "suite", value_parser = ["suite", "case"])]
+    pub granularity: String,
 }
 
 #[derive(Subcommand, Debug)]

@@ -7,6 +7,7 @@ mod commands;
 mod output;
 mod relay_status;
 mod serve;
+mod watch;
 
 use clap::Parser;
 use cli::{Cli, Command, TokenCommand};
@@ -16,10 +17,15 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(matches!(cli.command, Command::Serve(_)));
+    init_tracing(matches!(cli.command, Command::Serve(_) | Command::Watch { .. }));
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Receipts that were submitted but failed are an answer, not an error.
+            if let Some(failing) = e.downcast_ref::<commands::junit::Failing>() {
+                eprintln!("{failing}");
+                return ExitCode::from(3);
+            }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
@@ -40,18 +46,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(TokenCommand::Mint { data_dir, subject, roles, ttl_hours }) => {
             commands::token::mint(&data_dir, &subject, &roles, ttl_hours)
         }
+        Command::Watch { name, config } => watch::watch(&name, &config, serve::shutdown_signal()).await,
         other => {
             let client = client::Client::new(&cli.client)?;
             match other {
                 Command::Gate(cmd) => commands::catalog::gate(&client, format, cmd).await,
                 Command::Stage(cmd) => commands::catalog::stage(&client, format, cmd).await,
                 Command::Receipt(cmd) => commands::receipt::run(&client, format, cmd).await,
+                Command::Junit(args) => commands::junit::run(&client, format, args).await,
                 Command::Unit(cmd) => commands::unit::run(&client, format, cmd).await,
                 Command::Explain { unit, stage } => {
                     commands::explain::run(&client, format, &unit, stage.as_deref()).await
                 }
                 Command::Audit(cmd) => commands::audit::run(&client, format, cmd).await,
-                Command::Serve(_) | Command::Token(_) => Ok(()),
+                Command::Serve(_) | Command::Token(_) | Command::Watch { .. } => Ok(()),
             }
         }
     }

@@ -3,6 +3,7 @@
 //! into one server.
 
 use crate::cli::{RelayArgs, ServeArgs};
+use crate::watch::{EmbeddedWatchers, ServerSide};
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::{middleware, Router};
@@ -11,7 +12,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tollgate_api_common::{request_id_layer, Access, ApiError, RateLimiter, Schemas, MAX_BODY_BYTES};
+use tollgate_auth::LocalIssuer;
 use tollgate_auth::{TokenValidator, LOCAL_ISSUER};
 use tollgate_command_api::{CommandService, CommandState};
 use tollgate_eventlog::{load_or_create_key, public_jwk, EventLog, Signer};
@@ -29,6 +32,8 @@ pub struct Application {
     router: Router,
     /// Publishes the log to Kafka in the background; `None` without brokers.
     relay: Option<Relay>,
+    /// The watchers of `--watchers`, started with the server.
+    watchers: Option<EmbeddedWatchers>,
 }
 
 impl Application {
@@ -37,7 +42,7 @@ impl Application {
         std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
         let key = load_or_create_key(&data_dir.join(KEY_FILE)).context("loading the instance key")?;
         let verifying = key.verifying_key();
-        let signer = Signer::new(key);
+        let signer = Signer::new(key.clone());
         let key_id = signer.key_id().to_owned();
         let log = open_log(data_dir, args.database_url.as_deref(), signer).await?;
         let catalog = Arc::new(CatalogCache::load(&log).await.context("loading gates and stages")?);
@@ -60,7 +65,7 @@ impl Application {
             Relay::spawn(log.clone(), relay_config(brokers, database, &args.relay))
         });
         let relay_routes = crate::relay_status::router(access.clone(), relay.as_ref().map(Relay::status));
-        let query = QueryState { log, catalog, access, jwks };
+        let query = QueryState { log: log.clone(), catalog, access, jwks };
         let router = tollgate_command_api::router(command)
             .merge(tollgate_query_api::router(query))
             .merge(relay_routes)
@@ -68,7 +73,23 @@ impl Application {
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(middleware::from_fn(request_id_layer));
         let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-        Ok(Self { listener, router, relay })
+        let watchers = match &args.watchers {
+            Some(path) => {
+                let issuer = LocalIssuer::new(&key, &key_id).context("the local token issuer")?;
+                let server = ServerSide {
+                    log: &log,
+                    state_dir: data_dir.join("watchers"),
+                    source: &args.relay.relay_source,
+                    addr: listener.local_addr()?,
+                    issuer: &issuer,
+                };
+                let built = EmbeddedWatchers::build(path, &server)
+                    .with_context(|| format!("configuring the watchers of {}", path.display()))?;
+                Some(built)
+            }
+            None => None,
+        };
+        Ok(Self { listener, router, relay, watchers })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -78,10 +99,17 @@ impl Application {
     /// Serves until SIGINT or SIGTERM, then finishes open requests and
     /// stops the relay (which stores its checkpoint).
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving HTTP");
+        let (stop, stopping) = watch::channel(false);
+        let mut watchers = self.watchers.map(|w| w.spawn(&stopping));
+        let signal = async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        };
+        let served =
+            axum::serve(self.listener, self.router).with_graceful_shutdown(signal).await.context("serving HTTP");
+        if let Some(tasks) = watchers.as_mut() {
+            while tasks.join_next().await.is_some() {}
+        }
         if let Some(relay) = self.relay {
             relay.shutdown().await;
         }
@@ -112,7 +140,7 @@ pub async fn open_log(data_dir: &Path, database_url: Option<&str>, signer: Signe
     }
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::warn!(error = %e, "cannot listen for Ctrl-C");

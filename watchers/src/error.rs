@@ -35,6 +35,9 @@ pub enum WatcherError {
     /// The dead-letter topic could not be created.
     #[error("cannot create topic {topic}: {reason}")]
     CreateTopic { topic: String, reason: String },
+    /// The in-process runtime could not read or write its state files.
+    #[error("watcher state {path}: {source}")]
+    State { path: std::path::PathBuf, source: std::io::Error },
     /// A partition task died (a panic in a handler).
     #[error("a partition task failed: {0}")]
     Task(String),

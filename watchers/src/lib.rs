@@ -55,6 +55,8 @@
 //! ```
 
 mod config_error;
+#[cfg(feature = "embedded")]
+mod embedded;
 mod error;
 mod event;
 mod filter;
@@ -66,12 +68,14 @@ mod stats;
 
 pub use async_trait::async_trait;
 pub use config_error::{secret_from_env, ConfigError};
+#[cfg(feature = "embedded")]
+pub use embedded::LogRuntime;
 pub use error::{HandlerError, WatcherError};
 pub use event::TollgateEvent;
 pub use filter::{glob_match, Filter};
 pub use kafka::{dead_letter_topic, KafkaRuntime, DLQ_REASON_HEADER};
 pub use options::RuntimeOptions;
-pub use report::{idempotency_key, Artifact, ReceiptDraft, Reporter, Submitted};
+pub use report::{idempotency_key, Artifact, ReceiptDraft, Reporter, SubmitError, Submitted};
 pub use stats::{StatsHandle, WatcherStats};
 
 /// Reacts to events. Implementations must be idempotent: an event may be

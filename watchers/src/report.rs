@@ -64,11 +64,18 @@ pub struct Submitted {
 }
 
 /// Submits receipts to one Tollgate server with one bearer token.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Reporter {
     http: reqwest::Client,
     base: String,
     token: String,
+}
+
+/// Shows the server, never the token.
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reporter").field("server", &self.base).finish_non_exhaustive()
+    }
 }
 
 /// The longest a submission may take before it counts as failed (and is
@@ -95,15 +102,17 @@ impl Reporter {
     /// Submits `receipt` once per `idempotency_key` (see
     /// [`idempotency_key`]), continuing `traceparent` when given.
     ///
-    /// Transport failures, 429 and 5xx are [`HandlerError::Retryable`];
+    /// Transport failures, 429 and 5xx are [`SubmitError::Retryable`]; a
+    /// key first used with a different receipt is [`SubmitError::KeyReused`];
     /// any other refusal (a 4xx naming the field and rule) is
-    /// [`HandlerError::Permanent`], because sending it again cannot help.
+    /// [`SubmitError::Refused`]. Each converts into the [`HandlerError`]
+    /// it should be, so `?` in a handler does the right thing.
     pub async fn submit(
         &self,
         receipt: &ReceiptDraft,
         idempotency_key: &str,
         traceparent: Option<&str>,
-    ) -> Result<Submitted, HandlerError> {
+    ) -> Result<Submitted, SubmitError> {
         let mut request = self
             .http
             .post(format!("{}/v1/receipts", self.base))
@@ -114,27 +123,62 @@ impl Reporter {
             request = request.header("traceparent", tp);
         }
         let response =
-            request.send().await.map_err(|e| HandlerError::retryable(format!("cannot reach {}: {e}", self.base)))?;
+            request.send().await.map_err(|e| SubmitError::Retryable(format!("cannot reach {}: {e}", self.base)))?;
         let status = response.status();
         let replayed = response.headers().contains_key("idempotent-replayed");
         let body = response
             .text()
             .await
-            .map_err(|e| HandlerError::retryable(format!("reading the answer from {}: {e}", self.base)))?;
+            .map_err(|e| SubmitError::Retryable(format!("reading the answer from {}: {e}", self.base)))?;
         if status.is_success() {
             let answer: Value = serde_json::from_str(&body)
-                .map_err(|e| HandlerError::retryable(format!("the answer is not JSON: {e}")))?;
+                .map_err(|e| SubmitError::Retryable(format!("the answer is not JSON: {e}")))?;
             let receipt_id = answer.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
             return Ok(Submitted { receipt_id, replayed, answer });
         }
-        let detail = problem_detail(&body);
+        let problem: Option<Value> = serde_json::from_str(&body).ok();
+        let detail = problem_detail(problem.as_ref(), &body);
         let message = format!("receipt for {} at gate {} refused ({status}): {detail}", receipt.unit, receipt.gate);
         if status.as_u16() == 429 || status.is_server_error() {
-            Err(HandlerError::retryable(message))
+            Err(SubmitError::Retryable(message))
+        } else if status.as_u16() == 422 && names_field(problem.as_ref(), "Idempotency-Key") {
+            Err(SubmitError::KeyReused(message))
         } else {
-            Err(HandlerError::permanent(message))
+            Err(SubmitError::Refused { status: status.as_u16(), message })
         }
     }
+}
+
+/// Why a receipt was not recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// Unreachable, rate-limited or failing server: try again later.
+    #[error("{0}")]
+    Retryable(String),
+    /// The idempotency key was first used with a different receipt: this
+    /// event was already reported (a redelivered event whose rerun came
+    /// out differently), and the first receipt stands.
+    #[error("{0}")]
+    KeyReused(String),
+    /// The server refused the receipt (an unknown gate or action, a body
+    /// breaking a rule): sending it again cannot help.
+    #[error("{message}")]
+    Refused { status: u16, message: String },
+}
+
+impl From<SubmitError> for HandlerError {
+    fn from(e: SubmitError) -> HandlerError {
+        match e {
+            SubmitError::Retryable(_) => HandlerError::retryable(e),
+            SubmitError::KeyReused(_) | SubmitError::Refused { .. } => HandlerError::permanent(e),
+        }
+    }
+}
+
+/// Whether a problem+json names `field` among its `errors`.
+fn names_field(problem: Option<&Value>, field: &str) -> bool {
+    let errors = problem.and_then(|p| p.get("errors")).and_then(Value::as_array);
+    errors.into_iter().flatten().any(|e| e.get("field").and_then(Value::as_str) == Some(field))
 }
 
 /// The idempotency key of what `watcher` reports about `event_id`;
@@ -156,9 +200,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// The `detail` of a problem+json body, or the body itself.
-fn problem_detail(body: &str) -> String {
-    serde_json::from_str::<Value>(body)
-        .ok()
+fn problem_detail(problem: Option<&Value>, body: &str) -> String {
+    problem
         .and_then(|p| p.get("detail").and_then(Value::as_str).map(str::to_owned))
         .unwrap_or_else(|| body.chars().take(500).collect())
 }
@@ -175,6 +218,13 @@ mod tests {
         assert_eq!(long.len(), 255);
         assert_ne!(long, idempotency_key("w", "e", &"x".repeat(401)));
         assert_eq!(long, idempotency_key("w", "e", &"x".repeat(400)));
+    }
+
+    #[test]
+    fn debug_output_hides_the_token() {
+        let reporter = Reporter::new("http://127.0.0.1:1", "secret-token").unwrap();
+        let shown = format!("{reporter:?}");
+        assert!(shown.contains("127.0.0.1:1") && !shown.contains("secret-token"), "{shown}");
     }
 
     #[test]

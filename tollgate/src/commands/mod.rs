@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod explain;
+pub mod junit;
 pub mod receipt;
 pub mod token;
 pub mod unit;
