@@ -188,6 +188,28 @@ async fn a_unit_travels_from_build_to_release_through_the_watchers() {
     for watcher in ["watcher:run-tests", "watcher:promote", "watcher:security-tickets"] {
         assert!(producers.iter().any(|p| p == watcher), "{watcher} in {producers:?}");
     }
+
+    // Each watcher keeps its place in the log: after a crash and restart
+    // nothing is handled twice (a later event proves they caught up).
+    let mut app = app;
+    app.crash_and_restart().await;
+    let receipts_before = producers.len();
+    let later = json!({"unit": UNIT, "gate": "scan", "action": "security-scan", "multipass": true});
+    let answer: Value = app.post("/v1/receipts", &app.submitter, &later).await.json().await.unwrap();
+    let head = answer["position"].as_u64().unwrap();
+    for watcher in ["run-tests", "promote", "security-tickets", "notify"] {
+        let file = app.data_path().join("watchers").join(format!("{watcher}.position"));
+        eventually(&format!("{watcher} to reach position {head}"), || async {
+            let at: u64 = std::fs::read_to_string(&file).ok()?.trim().parse().ok()?;
+            (at >= head).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(received.lock().unwrap().len(), 1, "the release was announced once");
+    assert_eq!(jira_issues(&jira).len(), 1);
+    let receipts_after = app.published_events().await.iter().filter(|e| e.event_type == "ReceiptSubmitted").count();
+    assert_eq!(receipts_after, receipts_before + 1, "only the later scan was added");
+
     let out = app.stop().await.verify();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

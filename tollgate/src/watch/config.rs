@@ -188,6 +188,25 @@ url = "https://hooks.example.com/{{ event_type }}"
     }
 
     #[test]
+    fn the_documented_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/watchers.example.toml");
+        let file = WatchersFile::load(&path).unwrap();
+        let kinds: Vec<&str> = file
+            .watchers
+            .values()
+            .map(|w| match w {
+                WatcherEntry::Webhook(_) => "webhook",
+                WatcherEntry::Promotion(_) => "promotion",
+                WatcherEntry::Ticket(_) => "ticket",
+                WatcherEntry::TestRunner(_) => "test-runner",
+            })
+            .collect();
+        // By name: announce, promote-stable, run-tests, security-tickets.
+        assert_eq!(kinds, ["webhook", "promotion", "test-runner", "ticket"]);
+        assert_eq!(file.runtime_options().max_rate, Some(50));
+    }
+
+    #[test]
     fn runtime_overrides_apply() {
         let file = parse(&format!("[runtime]\nmax_rate = 0\nmax_attempts = 2\n{WEBHOOK}")).unwrap();
         let options = file.runtime_options();
