@@ -49,6 +49,12 @@ pub fn postgres_backend() -> bool {
 pub async fn spawn_app_with(serve_args: Vec<String>) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let database_url = if postgres_backend() { Some(fresh_database().await) } else { None };
+    spawn_app_in(data_dir, database_url, serve_args).await
+}
+
+/// A server on a data dir (and database) of its own, possibly left by an
+/// earlier server; tokens are minted afresh.
+pub async fn spawn_app_in(data_dir: TempDir, database_url: Option<String>, serve_args: Vec<String>) -> TestApp {
     let (child, url) = start_with(data_dir.path(), database_url.as_deref(), &serve_args).await;
     let admin = mint(data_dir.path(), "alice", "admin");
     let submitter = mint(data_dir.path(), "ci-build", "submitter");
@@ -257,6 +263,11 @@ pub struct Stopped {
 }
 
 impl Stopped {
+    /// A new server on what this one left behind.
+    pub async fn restart(self) -> TestApp {
+        spawn_app_in(self.data_dir, self.database_url, Vec::new()).await
+    }
+
     /// `tollgate audit verify --data-dir` (with `--database-url` on PostgreSQL).
     pub fn verify(&self) -> std::process::Output {
         self.verify_with(&[])

@@ -183,7 +183,8 @@ async fn a_unit_travels_from_build_to_release_through_the_watchers() {
         .await
         .into_iter()
         .filter(|e| e.event_type == "ReceiptSubmitted")
-        .map(|e| e.data["producer"].as_str().unwrap().to_owned())
+        .inspect(|e| assert_eq!(e.data["producer"]["issuer"], "tollgate-local", "{e:?}"))
+        .map(|e| e.data["producer"]["subject"].as_str().unwrap().to_owned())
         .collect();
     for watcher in ["watcher:run-tests", "watcher:promote", "watcher:security-tickets"] {
         assert!(producers.iter().any(|p| p == watcher), "{watcher} in {producers:?}");

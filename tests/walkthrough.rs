@@ -121,7 +121,7 @@ async fn a_cloudevent_carries_a_receipt() {
     let log = app.audit_log().await;
     let receipt: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
     assert_eq!(receipt["data"]["cloudevent"]["source"], "https://ci.example/jobs/7");
-    assert_eq!(receipt["data"]["producer"], "ci-build");
+    assert_eq!(receipt["data"]["producer"], json!({"issuer": "tollgate-local", "subject": "ci-build"}));
 }
 
 #[tokio::test]

@@ -7,8 +7,10 @@
 //! `tollgate serve` at 1, 8 and 64 closed-loop clients and at half the
 //! 64-client rate in open loop. `tollgate-bench relay --database-url URL
 //! --brokers HOST:PORT` measures the Kafka relay beside a raw rdkafka
-//! producer (see `relay.rs`). `scripts/bench` runs either with a private
-//! PostgreSQL and Kafka.
+//! producer (see `relay.rs`). `tollgate-bench verify --events N` measures
+//! `tollgate audit verify` against the bare ed25519 batch-verify rate of
+//! the same signatures (see `verify.rs`); it needs no server. `scripts/bench`
+//! runs any of them, with a private PostgreSQL and Kafka where needed.
 
 mod http_load;
 mod kafka;
@@ -16,6 +18,8 @@ mod raw;
 mod relay;
 mod server;
 mod stats;
+mod verify;
+mod verify_log;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -57,6 +61,21 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// `tollgate audit verify` against bare ed25519 batch verification.
+    Verify {
+        /// Events in the log to verify.
+        #[arg(long, default_value_t = 200_000)]
+        events: u64,
+        /// Runs of each measurement; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// The tollgate binary to measure (a release build).
+        #[arg(long, default_value = "target/release/tollgate")]
+        tollgate: PathBuf,
+        /// Keep the data dir and the export (to profile them) instead of removing them.
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[tokio::main]
@@ -66,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Relay { database_url, brokers, tollgate, seconds } => {
             relay::run(&database_url, &brokers, &tollgate, seconds).await
         }
+        Command::Verify { events, repeat, tollgate, keep } => verify::run(&tollgate, events, repeat, keep).await,
     }
 }
 

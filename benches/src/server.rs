@@ -17,7 +17,7 @@ pub struct Server {
 }
 
 /// A temporary directory removed on drop (no extra crate for one folder).
-mod tempdir {
+pub mod tempdir {
     pub struct Dir(pub std::path::PathBuf);
     impl Drop for Dir {
         fn drop(&mut self) {
@@ -45,29 +45,10 @@ impl Server {
         let dir = std::env::temp_dir().join(format!("tollgate-bench-{}", ulid::Ulid::new()));
         std::fs::create_dir_all(&dir)?;
         let data_dir = tempdir::Dir(dir.clone());
-        let mint = std::process::Command::new(binary)
-            .args(["token", "mint", "--subject", "bench", "--role", "admin", "--data-dir"])
-            .arg(&dir)
-            .output()
-            .context("running tollgate token mint")?;
-        if !mint.status.success() {
-            bail!("token mint failed: {}", String::from_utf8_lossy(&mint.stderr));
-        }
-        let token = String::from_utf8(mint.stdout)?.trim().to_owned();
-        let mut child = Command::new(binary)
-            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", database_url, "--data-dir"])
-            .arg(&dir)
-            .args(args)
-            .env("TOLLGATE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-        let line =
-            BufReader::new(stdout).lines().next_line().await?.ok_or_else(|| anyhow!("server printed nothing"))?;
-        let url =
-            line.strip_prefix("tollgate listening on ").ok_or_else(|| anyhow!("unexpected line {line:?}"))?.to_owned();
+        let token = mint_token(binary, &dir)?;
+        let mut serve_args = vec!["--database-url", database_url];
+        serve_args.extend_from_slice(args);
+        let (child, url) = serve(binary, &dir, &serve_args).await?;
         let server = Server { url, token, _child: child, _data_dir: data_dir };
         server.define_release().await?;
         Ok(server)
@@ -89,4 +70,37 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// An admin token minted with the instance key of `data_dir` (created when absent).
+pub fn mint_token(binary: &Path, data_dir: &Path) -> anyhow::Result<String> {
+    let mint = std::process::Command::new(binary)
+        .args(["token", "mint", "--subject", "bench", "--role", "admin", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .context("running tollgate token mint")?;
+    if !mint.status.success() {
+        bail!("token mint failed: {}", String::from_utf8_lossy(&mint.stderr));
+    }
+    Ok(String::from_utf8(mint.stdout)?.trim().to_owned())
+}
+
+/// Starts `tollgate serve` on a free loopback port with `data_dir` and
+/// `args`; returns the process (killed on drop) and its base URL.
+pub async fn serve(binary: &Path, data_dir: &Path, args: &[&str]) -> anyhow::Result<(Child, String)> {
+    let mut child = Command::new(binary)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(args)
+        .env("TOLLGATE_LOG", "warn")
+        .env_remove("TOLLGATE_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+    let line = BufReader::new(stdout).lines().next_line().await?.ok_or_else(|| anyhow!("server printed nothing"))?;
+    let url =
+        line.strip_prefix("tollgate listening on ").ok_or_else(|| anyhow!("unexpected line {line:?}"))?.to_owned();
+    Ok((child, url))
 }

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 use tollgate_api_common::{ApiError, ApiPath, Authenticated, JsonBody, SchemaKind};
-use tollgate_auth::Role;
-use tollgate_domain::{Catalog, InvalidField, Receipt, UnitCommand, UnitKey};
+use tollgate_auth::{Principal, Role};
+use tollgate_domain::{Catalog, InvalidField, Producer, Receipt, UnitCommand, UnitKey};
 use ulid::Ulid;
 
 /// What a submit or revoke answers: the first event's place in the log and
@@ -65,6 +65,9 @@ pub async fn submit(
     // source and id, so a re-sent event is a retry too.
     let key = ctx.idempotency_key.clone().or_else(|| cloudevent.then(|| cloudevent_key(&body.value)).flatten());
     let route = if cloudevent { "receipts:ce" } else { "receipts" };
+    // Scoped by the one-string identity, as before receipts stored issuer
+    // and subject apart: a retry of a request first answered then still
+    // finds its key.
     let idem = idempotency_key(&principal.identity(), key.as_deref(), route, &body.value);
     if let Some(first) = match &idem {
         Some(idem) => service.replay(idem).await?,
@@ -87,7 +90,7 @@ pub async fn submit(
         gate: input.gate,
         action: input.action,
         multipass: input.multipass,
-        producer: principal.identity(),
+        producer: producer(principal),
         custom: input.custom,
         artifacts: input.artifacts,
         submitted_at: OffsetDateTime::now_utc(),
@@ -100,6 +103,11 @@ pub async fn submit(
         .await
         .map_err(|e| e.under(prefix))?;
     answer(&appended, StatusCode::CREATED)
+}
+
+/// The receipt's producer: the token's issuer and subject, apart.
+fn producer(principal: &Principal) -> Producer {
+    Producer::new(&principal.issuer, &principal.subject)
 }
 
 /// `ce:{source}:{id}` of a CloudEvent body, when both are strings.
@@ -157,4 +165,29 @@ async fn receipt_unit(state: &CommandState, id: &Ulid) -> Result<UnitKey, ApiErr
         .ok_or_else(|| ApiError::NotFound(format!("receipt {id} does not exist")))?;
     let key = event.stream.strip_prefix("unit:").unwrap_or_default();
     UnitKey::parse(key).map_err(|e| ApiError::internal(anyhow::anyhow!("stored unit key unreadable: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(issuer: &str, subject: &str) -> Principal {
+        Principal { issuer: issuer.into(), subject: subject.into(), roles: vec![Role::Submitter] }
+    }
+
+    /// Receipts stored before version 2 hold `Principal::identity()`; the
+    /// domain reads them back with its own name for the local issuer.
+    #[test]
+    fn the_domain_and_auth_agree_on_the_local_issuer() {
+        assert_eq!(tollgate_domain::LOCAL_ISSUER, tollgate_auth::LOCAL_ISSUER);
+    }
+
+    #[test]
+    fn a_producer_prints_and_reads_back_as_the_identity_version_1_stored() {
+        for p in [principal(tollgate_auth::LOCAL_ISSUER, "ci-build"), principal("https://ci.example", "job|7")] {
+            assert_eq!(producer(&p), Producer::new(&p.issuer, &p.subject));
+            assert_eq!(producer(&p).to_string(), p.identity());
+            assert_eq!(Producer::from_identity(&p.identity()), producer(&p));
+        }
+    }
 }

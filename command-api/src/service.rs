@@ -6,9 +6,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tollgate_api_common::{ApiError, Schemas};
-use tollgate_domain::{
-    decide_catalog, decide_unit, Catalog, CatalogCommand, Event, UnitCommand, UnitKey, SCHEMA_VERSION,
-};
+use tollgate_domain::{decide_catalog, decide_unit, Catalog, CatalogCommand, Event, UnitCommand, UnitKey};
 use tollgate_eventlog::{
     canonical_json, AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, IdempotencyKey, NewEvent,
     RecordedEvent,
@@ -187,7 +185,9 @@ impl CommandService {
                 },
                 stream: stream.clone(),
                 event_type: event.type_name().to_owned(),
-                schema_version: SCHEMA_VERSION,
+                // Each type at its own current version: readers upcast
+                // older ones, so only the changed type moves on.
+                schema_version: event.schema_version(),
                 data: event.data(),
                 metadata: metadata.clone(),
             })

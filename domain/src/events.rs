@@ -1,16 +1,16 @@
 //! Every fact Tollgate records. Each event is stored with its type name and
-//! a schema version; the data is the variant's fields as JSON.
+//! its type's schema version; the data is the variant's fields as JSON.
+//! Data of older versions is upcast on read (see `upcast`), never rewritten.
 
 use crate::artifact::ArtifactRef;
 use crate::names::{ActionName, GateName, StageName};
+use crate::producer::Producer;
 use crate::unit::{Unit, UnitKey};
+use crate::upcast::{self, UpcastError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 use ulid::Ulid;
-
-/// The schema version every event is written with today.
-pub const SCHEMA_VERSION: u32 = 1;
 
 /// Whether a failing gate blocks its stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -44,8 +44,8 @@ pub struct Receipt {
     pub gate: GateName,
     pub action: ActionName,
     pub multipass: bool,
-    /// The authenticated subject that submitted it.
-    pub producer: String,
+    /// Who submitted it. Version 1 stored one string; version 2 this.
+    pub producer: Producer,
     #[serde(default)]
     pub custom: Value,
     #[serde(default)]
@@ -130,12 +130,25 @@ pub enum Event {
 
 /// An event that could not be read back from its stored form.
 #[derive(Debug, thiserror::Error)]
-#[error("event {event_type} v{schema_version} cannot be read: {source}")]
-pub struct UnreadableEvent {
-    pub event_type: String,
-    pub schema_version: u32,
-    #[source]
-    pub source: serde_json::Error,
+pub enum UnreadableEvent {
+    /// Written by a newer Tollgate: this one does not know the shape, and
+    /// guessing would misread a signed fact.
+    #[error("event {event_type} v{schema_version} is newer than this build reads (v{known}); upgrade to read it")]
+    NewerThanKnown { event_type: String, schema_version: u32, known: u32 },
+    #[error("event {event_type} v{schema_version} cannot be upcast: {source}")]
+    Upcast {
+        event_type: String,
+        schema_version: u32,
+        #[source]
+        source: UpcastError,
+    },
+    #[error("event {event_type} v{schema_version} cannot be read: {source}")]
+    Data {
+        event_type: String,
+        schema_version: u32,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl Event {
@@ -157,6 +170,11 @@ impl Event {
         }
     }
 
+    /// The schema version this build writes the event's data with.
+    pub fn schema_version(&self) -> u32 {
+        upcast::current_version(self.type_name())
+    }
+
     /// The event's data as stored: its fields without the type tag.
     pub fn data(&self) -> Value {
         match serde_json::to_value(self) {
@@ -166,11 +184,17 @@ impl Event {
         }
     }
 
-    /// Reads a stored event back; older schema versions are upcast here
-    /// once there are any.
+    /// Reads a stored event back, upcasting data of older schema versions
+    /// step by step; data of a newer version is refused.
     pub fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Event, UnreadableEvent> {
+        let known = upcast::current_version(event_type);
+        if schema_version > known {
+            return Err(UnreadableEvent::NewerThanKnown { event_type: event_type.to_owned(), schema_version, known });
+        }
+        let data = upcast::upcast(event_type, schema_version, data.clone())
+            .map_err(|source| UnreadableEvent::Upcast { event_type: event_type.to_owned(), schema_version, source })?;
         let tagged = serde_json::json!({ "type": event_type, "data": data });
-        serde_json::from_value(tagged).map_err(|source| UnreadableEvent {
+        serde_json::from_value(tagged).map_err(|source| UnreadableEvent::Data {
             event_type: event_type.to_owned(),
             schema_version,
             source,
@@ -205,13 +229,52 @@ mod tests {
         let event = Event::GateDisabled { gate: GateName::parse("build").unwrap(), reason: Some("flaky".into()) };
         let data = event.data();
         assert_eq!(data, serde_json::json!({"gate": "build", "reason": "flaky"}));
-        let back = Event::from_stored(event.type_name(), SCHEMA_VERSION, &data).unwrap();
+        let back = Event::from_stored(event.type_name(), event.schema_version(), &data).unwrap();
         assert_eq!(back, event);
         assert_eq!(back.stream(), "gate:build");
     }
 
     #[test]
     fn unknown_types_are_an_error_not_a_panic() {
-        assert!(Event::from_stored("Nope", 1, &serde_json::json!({})).is_err());
+        let error = Event::from_stored("Nope", 1, &serde_json::json!({})).unwrap_err();
+        assert!(matches!(error, UnreadableEvent::Data { .. }), "{error}");
+    }
+
+    #[test]
+    fn versions_newer_than_known_are_refused_by_name() {
+        let data = serde_json::json!({"gate": "build"});
+        let error = Event::from_stored("GateEnabled", 2, &data).unwrap_err();
+        assert!(matches!(error, UnreadableEvent::NewerThanKnown { schema_version: 2, known: 1, .. }), "{error}");
+        assert_eq!(error.to_string(), "event GateEnabled v2 is newer than this build reads (v1); upgrade to read it");
+        assert!(matches!(
+            Event::from_stored("ReceiptSubmitted", 3, &data),
+            Err(UnreadableEvent::NewerThanKnown { .. })
+        ));
+    }
+
+    #[test]
+    fn a_v1_receipt_reads_as_the_v2_receipt_it_stands_for() {
+        let v2 = serde_json::json!({
+            "id": "01J0000000000000000000000A",
+            "unit": {"name": "openssl", "version": "3.0.13", "release": "1", "platform": "x86_64", "package": "rpm"},
+            "gate": "build", "action": "compile", "multipass": true,
+            "producer": {"issuer": "tollgate-local", "subject": "ci-build"},
+            "custom": null, "artifacts": [], "submitted_at": "2025-03-01T10:00:00Z",
+        });
+        let mut v1 = v2.clone();
+        v1["producer"] = serde_json::json!("ci-build");
+        let read = Event::from_stored("ReceiptSubmitted", 1, &v1).unwrap();
+        assert_eq!(read, Event::from_stored("ReceiptSubmitted", 2, &v2).unwrap());
+        assert_eq!(read.schema_version(), 2);
+        // Written back, it has the v2 shape it was read as.
+        assert_eq!(read.data(), v2);
+        let Event::ReceiptSubmitted(receipt) = read else { panic!("a receipt") };
+        assert_eq!(receipt.producer, Producer::local("ci-build"));
+    }
+
+    #[test]
+    fn a_v1_receipt_that_cannot_be_upcast_says_why() {
+        let error = Event::from_stored("ReceiptSubmitted", 1, &serde_json::json!({"producer": 7})).unwrap_err();
+        assert!(matches!(error, UnreadableEvent::Upcast { schema_version: 1, .. }), "{error}");
     }
 }

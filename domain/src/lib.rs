@@ -13,8 +13,10 @@ mod events;
 mod field;
 mod input;
 mod names;
+mod producer;
 mod unit;
 mod unit_state;
+mod upcast;
 
 #[cfg(test)]
 mod tests;
@@ -23,9 +25,11 @@ pub use artifact::{ArtifactRef, Sha256Digest};
 pub use catalog::{Catalog, GateDefinition, StageDefinition};
 pub use decide::{decide_catalog, decide_unit, CatalogCommand, CatalogError, ReceiptError, UnitCommand, MAX_TEXT};
 pub use evaluate::{gate_status, stage_status, transitions, ActionStatus, GateStatus, StageStatus};
-pub use events::{CloudEventInfo, Event, GateMode, Receipt, UnreadableEvent, SCHEMA_VERSION};
+pub use events::{CloudEventInfo, Event, GateMode, Receipt, UnreadableEvent};
 pub use field::InvalidField;
 pub use input::{find_blob, BlobFinding};
 pub use names::{ActionName, GateName, StageName};
+pub use producer::{Producer, LOCAL_ISSUER};
 pub use unit::{Unit, UnitFields, UnitKey};
 pub use unit_state::{ReceiptRecord, Revocation, UnitState};
+pub use upcast::UpcastError;

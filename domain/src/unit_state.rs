@@ -3,6 +3,7 @@
 
 use crate::events::Event;
 use crate::names::{ActionName, GateName, StageName};
+use crate::producer::Producer;
 use crate::unit::Unit;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -16,7 +17,7 @@ pub struct ReceiptRecord {
     pub gate: GateName,
     pub action: ActionName,
     pub multipass: bool,
-    pub producer: String,
+    pub producer: Producer,
     #[serde(with = "time::serde::rfc3339")]
     pub submitted_at: OffsetDateTime,
     pub revoked: Option<Revocation>,

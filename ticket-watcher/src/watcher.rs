@@ -8,7 +8,7 @@ use crate::text;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::sync::Mutex;
-use tollgate_domain::Receipt;
+use tollgate_domain::{Event, Receipt};
 use tollgate_watchers::{
     async_trait, idempotency_key, ConfigError, Filter, HandlerError, ReceiptDraft, Reporter, TollgateEvent, Watcher,
 };
@@ -147,8 +147,14 @@ impl Watcher for TicketWatcher {
         if event.event_type != "ReceiptSubmitted" {
             return Ok(());
         }
-        let receipt: Receipt = serde_json::from_value(event.data.clone())
-            .map_err(|e| HandlerError::permanent(format!("event {} does not hold a receipt: {e}", event.id)))?;
+        // Published data is the stored, signed data: read it through the
+        // domain's upcasting by its schema version. A version newer than
+        // this build knows is dead-lettered for a replay after upgrading.
+        let receipt = match Event::from_stored(&event.event_type, event.schema_version, &event.data) {
+            Ok(Event::ReceiptSubmitted(receipt)) => receipt,
+            Ok(_) => return Ok(()),
+            Err(e) => return Err(HandlerError::permanent(format!("event {} does not hold a receipt: {e}", event.id))),
+        };
         if receipt.multipass || receipt.gate.as_str() != self.config.gate {
             return Ok(());
         }

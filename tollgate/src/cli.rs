@@ -67,6 +67,18 @@ pub enum Command {
     /// Export and verify the signed, hash-chained log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Fold a fresh generation of read models from the whole log and swap it
+    /// in, while servers keep answering from the current one.
+    Rebuild {
+        /// One projection (units, receipts, definitions, timeline); all when absent.
+        projection: Option<String>,
+        /// The server's data dir.
+        #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = "./tollgate-data")]
+        data_dir: PathBuf,
+        /// The log's PostgreSQL database, when it is not the data dir's SQLite file.
+        #[arg(long, env = "TOLLGATE_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
     /// Run one watcher of a config file in its Kafka consumer group until
     /// Ctrl-C or SIGTERM.
     Watch {

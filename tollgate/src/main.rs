@@ -4,7 +4,9 @@
 mod cli;
 mod client;
 mod commands;
+mod metrics;
 mod output;
+mod progress;
 mod relay_status;
 mod serve;
 mod watch;
@@ -46,6 +48,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(TokenCommand::Mint { data_dir, subject, roles, ttl_hours }) => {
             commands::token::mint(&data_dir, &subject, &roles, ttl_hours)
         }
+        Command::Rebuild { projection, data_dir, database_url } => {
+            commands::rebuild::run(&data_dir, database_url.as_deref(), projection.as_deref()).await
+        }
         Command::Watch { name, config } => watch::watch(&name, &config, serve::shutdown_signal()).await,
         other => {
             let client = client::Client::new(&cli.client)?;
@@ -59,7 +64,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     commands::explain::run(&client, format, &unit, stage.as_deref()).await
                 }
                 Command::Audit(cmd) => commands::audit::run(&client, format, cmd).await,
-                Command::Serve(_) | Command::Token(_) | Command::Watch { .. } => Ok(()),
+                Command::Serve(_) | Command::Token(_) | Command::Watch { .. } | Command::Rebuild { .. } => Ok(()),
             }
         }
     }

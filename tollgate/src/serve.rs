@@ -20,16 +20,22 @@ use tollgate_command_api::{CommandService, CommandState};
 use tollgate_eventlog::{load_or_create_key, public_jwk, EventLog, Signer};
 use tollgate_projections::CatalogCache;
 use tollgate_query_api::QueryState;
+use tollgate_readmodels::{Projector, ReadStore};
 use tollgate_relay::{Database, Relay, RelayConfig};
 
 /// File names inside the data dir.
 pub const KEY_FILE: &str = "instance.key";
 pub const DB_FILE: &str = "tollgate.db";
 
+/// The read models' SQLite file inside the data dir (embedded default).
+pub const READ_DB_FILE: &str = "readmodels.db";
+
 /// A bound, ready server.
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// Keeps the read models up to date with the log.
+    projector: Projector,
     /// Publishes the log to Kafka in the background; `None` without brokers.
     relay: Option<Relay>,
     /// The watchers of `--watchers`, started with the server.
@@ -45,33 +51,14 @@ impl Application {
         let signer = Signer::new(key.clone());
         let key_id = signer.key_id().to_owned();
         let log = open_log(data_dir, args.database_url.as_deref(), signer).await?;
+        let reads = open_read_store(data_dir, args.database_url.as_deref()).await?;
+        let projector = Projector::new(reads.clone(), log.clone());
         let catalog = Arc::new(CatalogCache::load(&log).await.context("loading gates and stages")?);
         let schemas = Arc::new(Schemas::load().context("compiling the built-in JSON Schemas")?);
         let mut tokens = TokenValidator::default();
         tokens.trust_ed25519(LOCAL_ISSUER, &key_id, verifying.as_bytes());
         let access = Arc::new(Access { tokens, limits: RateLimiter::new(args.rate_limit) });
         let jwks = Arc::new(json!({ "keys": [public_jwk(&verifying)] }));
-
-        let command = CommandState {
-            service: Arc::new(CommandService::new(log.clone(), catalog.clone(), schemas)),
-            access: access.clone(),
-        };
-        // The relay only reads the log: it never slows down or blocks an append.
-        let relay = args.relay.kafka_brokers.as_ref().map(|brokers| {
-            let database = match &args.database_url {
-                Some(url) => Database::Postgres(url.clone()),
-                None => Database::Sqlite(data_dir.join(DB_FILE)),
-            };
-            Relay::spawn(log.clone(), relay_config(brokers, database, &args.relay))
-        });
-        let relay_routes = crate::relay_status::router(access.clone(), relay.as_ref().map(Relay::status));
-        let query = QueryState { log: log.clone(), catalog, access, jwks };
-        let router = tollgate_command_api::router(command)
-            .merge(tollgate_query_api::router(query))
-            .merge(relay_routes)
-            .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
-            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .layer(middleware::from_fn(request_id_layer));
         let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         let watchers = match &args.watchers {
             Some(path) => {
@@ -89,7 +76,39 @@ impl Application {
             }
             None => None,
         };
-        Ok(Self { listener, router, relay, watchers })
+
+        let command = CommandState {
+            service: Arc::new(CommandService::new(log.clone(), catalog.clone(), schemas)),
+            access: access.clone(),
+        };
+        // The relay only reads the log: it never slows down or blocks an append.
+        let relay = args.relay.kafka_brokers.as_ref().map(|brokers| {
+            let database = match &args.database_url {
+                Some(url) => Database::Postgres(url.clone()),
+                None => Database::Sqlite(data_dir.join(DB_FILE)),
+            };
+            Relay::spawn(log.clone(), relay_config(brokers, database, &args.relay))
+        });
+        let metrics = crate::metrics::Sources {
+            access: access.clone(),
+            log: log.clone(),
+            projector: projector.metrics(),
+            reads: reads.clone(),
+            relay: relay.as_ref().map(Relay::status),
+            watchers: watchers.as_ref().map(EmbeddedWatchers::stats).unwrap_or_default(),
+        };
+        let relay_routes = crate::relay_status::router(access.clone(), relay.as_ref().map(Relay::status));
+        let graphql = tollgate_graphql_api::GraphqlState::new(reads.clone(), log.clone(), access.clone());
+        let query = QueryState { log, catalog, access, jwks };
+        let router = tollgate_command_api::router(command)
+            .merge(tollgate_query_api::router(query))
+            .merge(tollgate_graphql_api::router(graphql))
+            .merge(relay_routes)
+            .merge(crate::metrics::router(metrics))
+            .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(middleware::from_fn(request_id_layer));
+        Ok(Self { listener, router, projector, relay, watchers })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -97,23 +116,38 @@ impl Application {
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes open requests and
-    /// stops the relay (which stores its checkpoint).
+    /// stops the projector, the watchers and the relay (each keeps its
+    /// checkpoint).
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let (stop, stopping) = watch::channel(false);
-        let mut watchers = self.watchers.map(|w| w.spawn(&stopping));
+        let mut background = self.watchers.map(|w| w.spawn(&stopping)).unwrap_or_default();
+        let mut until_stopped = stopping.clone();
+        background.spawn(self.projector.run(async move {
+            let _ = until_stopped.wait_for(|s| *s).await;
+        }));
         let signal = async move {
             shutdown_signal().await;
             let _ = stop.send(true);
         };
         let served =
             axum::serve(self.listener, self.router).with_graceful_shutdown(signal).await.context("serving HTTP");
-        if let Some(tasks) = watchers.as_mut() {
-            while tasks.join_next().await.is_some() {}
-        }
+        while background.join_next().await.is_some() {}
         if let Some(relay) = self.relay {
             relay.shutdown().await;
         }
         served
+    }
+}
+
+/// The read models beside the log: schema `tollgate_read` of the same
+/// PostgreSQL database, or `readmodels.db` in the data dir.
+pub async fn open_read_store(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<ReadStore> {
+    match database_url {
+        Some(url) => ReadStore::open_postgres(url).await.context("opening the read models in PostgreSQL"),
+        None => {
+            let path = data_dir.join(READ_DB_FILE);
+            ReadStore::open_sqlite(&path).await.with_context(|| format!("opening the read models {}", path.display()))
+        }
     }
 }
 

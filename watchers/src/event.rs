@@ -27,7 +27,9 @@ pub struct TollgateEvent {
     /// The stored event type, e.g. `StagePassed`.
     #[serde(rename = "eventtype")]
     pub event_type: String,
-    /// Version of `data`'s shape.
+    /// Version of `data`'s shape, per event type. `data` is as stored, so
+    /// older versions keep their old shape: read it through
+    /// `tollgate_domain::Event::from_stored`, which upcasts them.
     #[serde(rename = "schemaversion")]
     pub schema_version: u32,
     /// Global log position (1-based, gap-free).

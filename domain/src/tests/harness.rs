@@ -112,7 +112,7 @@ pub fn receipt(n: u128, gate_name: &str, action_name: &str, multipass: bool) -> 
         gate: gate(gate_name),
         action: action(action_name),
         multipass,
-        producer: "ci".into(),
+        producer: Producer::local("ci"),
         custom: serde_json::Value::Null,
         artifacts: vec![],
         submitted_at: NOW,

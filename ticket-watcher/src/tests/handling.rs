@@ -69,6 +69,25 @@ async fn a_further_failure_of_the_unit_is_a_comment_on_its_open_ticket() {
 }
 
 #[tokio::test]
+async fn a_version_2_receipt_names_its_producer_and_newer_versions_are_refused() {
+    let (jira, _dir, config) = setup().await;
+    let watcher = watcher(&config);
+    let mut v2 = receipt_event(FIRST, "openssl", "scan", false);
+    v2.schema_version = 2;
+    v2.data["producer"] = json!({"issuer": "https://ci.example", "subject": "job-7"});
+    watcher.handle(&v2).await.unwrap();
+    let description = &jira.issues()[0].description;
+    assert!(description.contains("Producer: https://ci.example|job-7"), "{description}");
+
+    // A receipt of a schema this build does not know opens no ticket.
+    let mut v3 = receipt_event(SECOND, "zlib", "scan", false);
+    v3.schema_version = 3;
+    let error = watcher.handle(&v3).await.unwrap_err();
+    assert!(matches!(&error, HandlerError::Permanent(e) if e.to_string().contains("newer than this build")), "{error}");
+    assert_eq!(jira.issues().len(), 1);
+}
+
+#[tokio::test]
 async fn passing_receipts_and_other_gates_are_left_alone() {
     let (jira, dir, config) = setup().await;
     let watcher = watcher(&config);

@@ -43,7 +43,9 @@ pub fn config(jira_url: &str, auth: Value, state_dir: &Path) -> Config {
     .unwrap()
 }
 
-/// A `ReceiptSubmitted` event as the relay publishes it.
+/// A `ReceiptSubmitted` event as the relay publishes it, stored at schema
+/// version 1 (the producer one string), so every handler test reads it
+/// through the upcast.
 pub fn receipt_event(receipt_id: &str, unit_name: &str, gate: &str, multipass: bool) -> TollgateEvent {
     let unit_key = format!("{unit_name}@3.0.13-1/x86_64/rpm");
     let value = json!({

@@ -2,7 +2,7 @@
 
 use crate::cli::Format;
 use crate::client::Client;
-use crate::output::{print, s};
+use crate::output::{print, producer, s};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::Value;
 
@@ -41,7 +41,7 @@ fn receipt(r: &Value) -> String {
         ),
         None => String::new(),
     };
-    format!("receipt {} ({outcome}, by {} at {}{revoked})", s(r, "id"), s(r, "producer"), s(r, "submitted_at"))
+    format!("receipt {} ({outcome}, by {} at {}{revoked})", s(r, "id"), producer(r), s(r, "submitted_at"))
 }
 
 fn tree(explanation: &Value) {

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod catalog;
 pub mod explain;
 pub mod junit;
+pub mod rebuild;
 pub mod receipt;
 pub mod token;
 pub mod unit;

@@ -2,7 +2,7 @@
 
 use crate::cli::{Format, UnitCommand};
 use crate::client::Client;
-use crate::output::{print, s};
+use crate::output::{print, producer, s};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::Value;
 
@@ -46,7 +46,7 @@ fn show(view: &Value) {
                     format!(
                         "{outcome}, receipt {} by {} at {}",
                         s(receipt, "id"),
-                        s(receipt, "producer"),
+                        producer(receipt),
                         s(receipt, "submitted_at")
                     )
                 };

@@ -53,6 +53,11 @@ impl EmbeddedWatchers {
         Ok(EmbeddedWatchers { runs })
     }
 
+    /// Each watcher's live counters, by name.
+    pub fn stats(&self) -> Vec<(String, tollgate_watchers::StatsHandle)> {
+        self.runs.iter().map(|(watcher, runtime)| (watcher.name().to_owned(), runtime.stats())).collect()
+    }
+
     /// Starts every watcher; each stops when `stop` turns true.
     pub fn spawn(self, stop: &watch::Receiver<bool>) -> JoinSet<()> {
         let mut tasks = JoinSet::new();

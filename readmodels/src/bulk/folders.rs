@@ -1,0 +1,233 @@
+//! What the fast rebuild writes for each projection: COPY rows streamed as
+//! events come (timeline, receipts) or folded in memory and written once at
+//! the end (units, definitions, revocations). Each mirrors, row for row,
+//! what the projection's incremental `apply` writes, which the
+//! rebuilt-equals-live test holds them to.
+
+use super::text::push_row;
+use crate::projection::Projection;
+use crate::projections::timeline::summary;
+use std::collections::BTreeMap;
+use tollgate_domain::{Event, Unit};
+
+/// One decoded event as the fast path needs it.
+pub(crate) struct Fact {
+    pub position: i64,
+    pub unit_key: Option<String>,
+    pub recorded_at: String,
+    /// The stored data, re-serialised as the incremental path stores it.
+    pub data_text: String,
+    pub event: Event,
+}
+
+/// A unit's row while folding.
+struct UnitAgg {
+    unit: Unit,
+    first: i64,
+    last: i64,
+    updated_at: String,
+}
+
+/// A gate's, stage's or definition's latest state while folding.
+struct Latest {
+    passed_or_enabled: i64,
+    position: i64,
+    updated_at: String,
+    definition: Option<String>,
+}
+
+/// Folds one projection's facts into COPY text.
+pub(crate) struct Folder {
+    projection: Projection,
+    generation: String,
+    units: BTreeMap<String, UnitAgg>,
+    gates: BTreeMap<(String, String), Latest>,
+    stages: BTreeMap<(String, String), Latest>,
+    definitions: BTreeMap<(&'static str, String), Latest>,
+    /// `receipt_id, revoked_at, revoked_by, reason` rows.
+    pub revocations: String,
+}
+
+impl Folder {
+    pub(crate) fn new(projection: Projection, generation: i64) -> Folder {
+        Folder {
+            projection,
+            generation: generation.to_string(),
+            units: BTreeMap::new(),
+            gates: BTreeMap::new(),
+            stages: BTreeMap::new(),
+            definitions: BTreeMap::new(),
+            revocations: String::new(),
+        }
+    }
+
+    /// Folds `fact`; rows to stream now go to `out`.
+    pub(crate) fn fold(&mut self, fact: &Fact, out: &mut String) -> Result<(), String> {
+        let position = fact.position.to_string();
+        let g = self.generation.as_str();
+        match self.projection {
+            Projection::Timeline => {
+                if let Some(key) = &fact.unit_key {
+                    let fields = [g, key, &position, fact.event.type_name(), &fact.recorded_at, &summary(&fact.event)];
+                    push_row(out, &fields.map(Some));
+                }
+            }
+            Projection::Receipts => self.fold_receipt(fact, &position, out)?,
+            Projection::Units => self.fold_unit(fact)?,
+            Projection::Definitions => self.fold_definition(fact),
+        }
+        Ok(())
+    }
+
+    fn fold_receipt(&mut self, fact: &Fact, position: &str, out: &mut String) -> Result<(), String> {
+        let rfc3339 = |at: time::OffsetDateTime| -> Result<String, String> { Ok(crate::times::sortable_time(at)) };
+        match &fact.event {
+            Event::ReceiptSubmitted(r) => {
+                let (id, key, multipass) = (r.id.to_string(), r.unit.key(), if r.multipass { "1" } else { "0" });
+                let (producer, at) = (r.producer.to_string(), rfc3339(r.submitted_at)?);
+                let artifacts = serde_json::to_string(&r.artifacts).map_err(|e| e.to_string())?;
+                let custom = r.custom.to_string();
+                let fields = [
+                    Some(self.generation.as_str()),
+                    Some(&id),
+                    Some(position),
+                    Some(key.as_str()),
+                    Some(r.gate.as_str()),
+                    Some(r.action.as_str()),
+                    Some(multipass),
+                    Some(&producer),
+                    Some(&at),
+                    Some(&custom),
+                    Some(&artifacts),
+                    Some("0"),
+                    None,
+                    None,
+                    None,
+                ];
+                push_row(out, &fields);
+            }
+            Event::ReceiptRevoked { receipt_id, reason, revoked_by, revoked_at, .. } => {
+                let (id, at) = (receipt_id.to_string(), rfc3339(*revoked_at)?);
+                push_row(&mut self.revocations, &[Some(&id), Some(&at), Some(revoked_by), Some(reason)]);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn fold_unit(&mut self, fact: &Fact) -> Result<(), String> {
+        let Some(key) = &fact.unit_key else { return Ok(()) };
+        let at = fact.recorded_at.clone();
+        match self.units.get_mut(key) {
+            Some(agg) => {
+                agg.last = fact.position;
+                agg.updated_at.clone_from(&at);
+            }
+            None => {
+                let unit = Unit::from_key(key).map_err(|e| format!("unit key {key}: {e:?}"))?;
+                self.units.insert(
+                    key.clone(),
+                    UnitAgg { unit, first: fact.position, last: fact.position, updated_at: at.clone() },
+                );
+            }
+        }
+        let (map, name, passed) = match &fact.event {
+            Event::GatePassed { gate, .. } => (&mut self.gates, gate.as_str(), 1),
+            Event::GateInvalidated { gate, .. } => (&mut self.gates, gate.as_str(), 0),
+            Event::StagePassed { stage, .. } => (&mut self.stages, stage.as_str(), 1),
+            Event::StageInvalidated { stage, .. } => (&mut self.stages, stage.as_str(), 0),
+            _ => return Ok(()),
+        };
+        let latest = Latest { passed_or_enabled: passed, position: fact.position, updated_at: at, definition: None };
+        map.insert((key.clone(), name.to_owned()), latest);
+        Ok(())
+    }
+
+    fn fold_definition(&mut self, fact: &Fact) {
+        let (kind, name, enabled) = match &fact.event {
+            Event::GateDefined { gate, .. } => ("gate", gate.as_str(), None),
+            Event::StageDefined { stage, .. } => ("stage", stage.as_str(), None),
+            Event::GateDisabled { gate, .. } => ("gate", gate.as_str(), Some(0)),
+            Event::GateEnabled { gate } => ("gate", gate.as_str(), Some(1)),
+            Event::StageDisabled { stage, .. } => ("stage", stage.as_str(), Some(0)),
+            Event::StageEnabled { stage } => ("stage", stage.as_str(), Some(1)),
+            _ => return,
+        };
+        let entry = self.definitions.get_mut(&(kind, name.to_owned()));
+        match (entry, enabled) {
+            // A redefinition keeps the enabled state.
+            (Some(latest), None) => {
+                latest.definition = Some(fact.data_text.clone());
+                latest.position = fact.position;
+                latest.updated_at.clone_from(&fact.recorded_at);
+            }
+            (None, None) => {
+                let latest = Latest {
+                    passed_or_enabled: 1,
+                    position: fact.position,
+                    updated_at: fact.recorded_at.clone(),
+                    definition: Some(fact.data_text.clone()),
+                };
+                self.definitions.insert((kind, name.to_owned()), latest);
+            }
+            (Some(latest), Some(enabled)) => {
+                latest.passed_or_enabled = enabled;
+                latest.position = fact.position;
+                latest.updated_at.clone_from(&fact.recorded_at);
+            }
+            // Toggling what was never defined changes nothing, as in `apply`.
+            (None, Some(_)) => {}
+        }
+    }
+
+    /// The rows folded in memory, per table, once every fact is in.
+    pub(crate) fn finish(&self) -> Vec<(&'static str, String)> {
+        let g = self.generation.as_str();
+        match self.projection {
+            Projection::Units => {
+                let mut units = String::new();
+                for (key, a) in &self.units {
+                    let (first, last) = (a.first.to_string(), a.last.to_string());
+                    let u = &a.unit;
+                    let fields = [
+                        g,
+                        key,
+                        u.name(),
+                        u.version(),
+                        u.release(),
+                        u.platform(),
+                        u.package(),
+                        &first,
+                        &last,
+                        &a.updated_at,
+                    ];
+                    push_row(&mut units, &fields.map(Some));
+                }
+                vec![
+                    ("rm_units (generation, unit_key, name, version, release, platform, package, first_position, last_position, updated_at)", units),
+                    ("rm_unit_gates (generation, unit_key, gate, passed, position, updated_at)", statuses(g, &self.gates)),
+                    ("rm_unit_stages (generation, unit_key, stage, passed, position, updated_at)", statuses(g, &self.stages)),
+                ]
+            }
+            Projection::Definitions => {
+                let mut rows = String::new();
+                for ((kind, name), l) in &self.definitions {
+                    let (enabled, position) = (l.passed_or_enabled.to_string(), l.position.to_string());
+                    let definition = l.definition.as_deref().unwrap_or("{}");
+                    push_row(&mut rows, &[g, kind, name, definition, &enabled, &position, &l.updated_at].map(Some));
+                }
+                vec![("rm_definitions (generation, kind, name, definition, enabled, position, updated_at)", rows)]
+            }
+            Projection::Receipts | Projection::Timeline => Vec::new(),
+        }
+    }
+}
+
+fn statuses(generation: &str, map: &BTreeMap<(String, String), Latest>) -> String {
+    let mut rows = String::new();
+    for ((key, name), l) in map {
+        let (passed, position) = (l.passed_or_enabled.to_string(), l.position.to_string());
+        push_row(&mut rows, &[generation, key, name, &passed, &position, &l.updated_at].map(Some));
+    }
+    rows
+}

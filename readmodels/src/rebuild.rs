@@ -1,0 +1,135 @@
+//! `tollgate rebuild`: a fresh generation of a projection, folded from
+//! position 0 while the serving one keeps answering, then swapped in with
+//! one UPDATE. After a change to a read model's shape (a migration adding a
+//! column, a projector folding differently) this is how it fills.
+
+use crate::apply::{apply_batch, Target};
+use crate::error::ReadError;
+use crate::follow::BATCH;
+use crate::projection::{Decoded, Projection};
+use crate::store::{Backend, ReadStore};
+use sqlx::{Acquire, Row};
+use std::time::{Duration, Instant};
+use tollgate_eventlog::EventLog;
+
+/// Where a rebuild is, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub projection: Projection,
+    /// The log position folded up to so far.
+    pub done: u64,
+    /// The log's head when the rebuild started (it may grow meanwhile).
+    pub total: u64,
+    pub elapsed: Duration,
+}
+
+impl Progress {
+    /// Events per second so far.
+    pub fn rate(&self) -> f64 {
+        self.done as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Time left at the rate so far; `None` before any progress.
+    pub fn eta(&self) -> Option<Duration> {
+        let rate = self.rate();
+        (self.done > 0 && rate > 0.0)
+            .then(|| Duration::from_secs_f64(self.total.saturating_sub(self.done) as f64 / rate))
+    }
+}
+
+/// What a finished rebuild did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rebuilt {
+    pub projection: Projection,
+    pub old_generation: i64,
+    pub new_generation: i64,
+    /// Log events the new generation covers (the whole log at the swap).
+    pub events: u64,
+    pub elapsed: Duration,
+}
+
+const NEXT_GENERATION: &str = "SELECT COALESCE(MAX(generation), 0) FROM rm_checkpoints WHERE name = $1";
+const SWAP: &str = "UPDATE rm_projections SET active_generation = $1 WHERE name = $2";
+const DROP_CHECKPOINT: &str = "DELETE FROM rm_checkpoints WHERE name = $1 AND generation = $2";
+
+/// Rebuilds `projection` from the whole log and swaps it in. `progress`
+/// is called after every batch. Run one rebuild of a projection at a time.
+pub async fn rebuild(
+    store: &ReadStore,
+    log: &EventLog,
+    projection: Projection,
+    mut progress: impl FnMut(Progress),
+) -> Result<Rebuilt, ReadError> {
+    let started = Instant::now();
+    let old_generation = store.active_generation(projection).await?;
+    let row = sqlx::query(NEXT_GENERATION).bind(projection.name()).fetch_one(store.pool()).await?;
+    let highest: i64 = row.try_get(0)?;
+    let new_generation = highest.max(old_generation) + 1;
+    // Leftovers of an interrupted rebuild at this generation.
+    drop_generation(store, projection, new_generation).await?;
+
+    let total = log.head().await?;
+    if store.backend() == Backend::Postgres {
+        let mut report = |done| progress(Progress { projection, done, total, elapsed: started.elapsed() });
+        crate::bulk::fold(store, projection, new_generation, total, &mut report).await?;
+    }
+    let mut next = store.checkpoint(projection, new_generation).await? + 1;
+    loop {
+        let events = log.read_from(next, BATCH).await?;
+        let Some(last) = events.last().map(|e| e.position) else { break };
+        let full = events.len() == BATCH as usize;
+        let decoded = events.into_iter().map(Decoded::decode).collect::<Result<Vec<_>, _>>()?;
+        apply_batch(store, projection, Target::Generation(new_generation), &decoded).await?;
+        next = last + 1;
+        progress(Progress { projection, done: last, total, elapsed: started.elapsed() });
+        if !full {
+            break;
+        }
+    }
+    // Caught up: swap under the projection's row lock, folding whatever
+    // was appended since the last read in the same transaction, so the
+    // live projector goes on from exactly the new generation's checkpoint.
+    let events = swap(store, log, projection, new_generation).await?;
+    drop_generation(store, projection, old_generation).await?;
+    Ok(Rebuilt { projection, old_generation, new_generation, events, elapsed: started.elapsed() })
+}
+
+async fn swap(store: &ReadStore, log: &EventLog, projection: Projection, generation: i64) -> Result<u64, ReadError> {
+    loop {
+        let checkpoint = store.checkpoint(projection, generation).await?;
+        let events = log.read_from(checkpoint + 1, BATCH).await?;
+        if events.len() == BATCH as usize {
+            // Still far behind: fold outside the lock first.
+            let decoded = events.into_iter().map(Decoded::decode).collect::<Result<Vec<_>, _>>()?;
+            apply_batch(store, projection, Target::Generation(generation), &decoded).await?;
+            continue;
+        }
+        let decoded = events.into_iter().map(Decoded::decode).collect::<Result<Vec<_>, _>>()?;
+        let mut conn = store.pool().acquire().await?;
+        let mut tx = conn.begin().await?;
+        // The same lock the live projector takes first in each batch.
+        sqlx::query(SWAP).bind(generation).bind(projection.name()).execute(&mut *tx).await?;
+        let locked = crate::apply::checkpoint_in(&mut tx, projection, generation).await?;
+        let fresh: Vec<Decoded> = decoded.into_iter().filter(|d| d.recorded.position > locked).collect();
+        let mut covered = locked;
+        if let Some(last) = fresh.last().map(|d| d.recorded.position) {
+            projection.apply(&mut tx, generation, &fresh).await?;
+            crate::apply::save_checkpoint(&mut tx, projection, generation, last).await?;
+            covered = last;
+        }
+        tx.commit().await?;
+        return Ok(covered);
+    }
+}
+
+/// Deletes every row and the checkpoint of one generation.
+async fn drop_generation(store: &ReadStore, projection: Projection, generation: i64) -> Result<(), ReadError> {
+    let mut conn = store.pool().acquire().await?;
+    let mut tx = conn.begin().await?;
+    for table in projection.tables() {
+        sqlx::query(&format!("DELETE FROM {table} WHERE generation = $1")).bind(generation).execute(&mut *tx).await?;
+    }
+    sqlx::query(DROP_CHECKPOINT).bind(projection.name()).bind(generation).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}

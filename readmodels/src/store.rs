@@ -1,0 +1,156 @@
+//! Where the read models live: a SQLite file of their own beside the log
+//! (the embedded default), or the schema `tollgate_read` in the log's
+//! PostgreSQL database. One pool, one set of queries (`$1`-style
+//! placeholders work on both).
+
+use crate::error::ReadError;
+use crate::projection::Projection;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor, Row};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+static SQLITE: Migrator = sqlx::migrate!("../migrations/readmodels/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("../migrations/readmodels/postgres");
+
+/// The PostgreSQL schema of the read models.
+pub const PG_SCHEMA: &str = "tollgate_read";
+
+/// Which database the read models are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The read models' database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ReadStore {
+    pool: AnyPool,
+    backend: Backend,
+    /// The PostgreSQL URL, for LISTEN and bulk copies.
+    pg_url: Option<String>,
+    /// Read queries run, shared by clones: lets a test (and `/metrics`)
+    /// see that a page of units costs a fixed number of queries, not one
+    /// per unit.
+    queries: Arc<AtomicU64>,
+}
+
+impl ReadStore {
+    /// Opens (creating) the SQLite file at `path` and runs the migrations.
+    pub async fn open_sqlite(path: &Path) -> Result<ReadStore, ReadError> {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // Readers never wait for the projector's writes.
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000")
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        SQLITE.run(&pool).await?;
+        let store = ReadStore { pool, backend: Backend::Sqlite, pg_url: None, queries: Arc::default() };
+        store.ensure_projections().await?;
+        Ok(store)
+    }
+
+    /// Opens the schema `tollgate_read` of the PostgreSQL database at `url`
+    /// (creating it) and runs the migrations.
+    pub async fn open_postgres(url: &str) -> Result<ReadStore, ReadError> {
+        sqlx::any::install_default_drivers();
+        let setup = AnyPoolOptions::new().max_connections(1).connect(url).await?;
+        setup.execute(format!("CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}").as_str()).await?;
+        setup.close().await;
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(format!("SET search_path TO {PG_SCHEMA}").as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        POSTGRES.run(&pool).await?;
+        let store =
+            ReadStore { pool, backend: Backend::Postgres, pg_url: Some(url.to_owned()), queries: Arc::default() };
+        store.ensure_projections().await?;
+        Ok(store)
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Read queries run so far through [`crate::queries`].
+    pub fn queries_run(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_query(&self) {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The PostgreSQL URL (for LISTEN), `None` on SQLite.
+    pub fn pg_url(&self) -> Option<&str> {
+        self.pg_url.as_deref()
+    }
+
+    /// Every projection has a serving generation, 1 at first.
+    async fn ensure_projections(&self) -> Result<(), ReadError> {
+        for projection in Projection::ALL {
+            sqlx::query(
+                "INSERT INTO rm_projections (name, active_generation) VALUES ($1, 1) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(projection.name())
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The serving generation of `projection`.
+    pub async fn active_generation(&self, projection: Projection) -> Result<i64, ReadError> {
+        let row: AnyRow = sqlx::query("SELECT active_generation FROM rm_projections WHERE name = $1")
+            .bind(projection.name())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// How far `generation` of `projection` has folded the log (0: not at all).
+    pub async fn checkpoint(&self, projection: Projection, generation: i64) -> Result<u64, ReadError> {
+        let row: Option<AnyRow> =
+            sqlx::query("SELECT position FROM rm_checkpoints WHERE name = $1 AND generation = $2")
+                .bind(projection.name())
+                .bind(generation)
+                .fetch_optional(&self.pool)
+                .await?;
+        let position: i64 = match row {
+            Some(row) => row.try_get(0)?,
+            None => 0,
+        };
+        Ok(u64::try_from(position).unwrap_or(0))
+    }
+
+    /// The serving checkpoint of every projection.
+    pub async fn positions(&self) -> Result<Vec<(Projection, u64)>, ReadError> {
+        let mut out = Vec::new();
+        for projection in Projection::ALL {
+            let generation = self.active_generation(projection).await?;
+            out.push((projection, self.checkpoint(projection, generation).await?));
+        }
+        Ok(out)
+    }
+}
