@@ -48,7 +48,7 @@ impl Server {
         let token = mint_token(binary, &dir)?;
         let mut serve_args = vec!["--database-url", database_url];
         serve_args.extend_from_slice(args);
-        let (child, url) = serve(binary, &dir, &serve_args).await?;
+        let (child, url) = serve(binary, &dir, &serve_args, "warn").await?;
         let server = Server { url, token, _child: child, _data_dir: data_dir };
         server.define_release().await?;
         Ok(server)
@@ -86,13 +86,14 @@ pub fn mint_token(binary: &Path, data_dir: &Path) -> anyhow::Result<String> {
 }
 
 /// Starts `tollgate serve` on a free loopback port with `data_dir` and
-/// `args`; returns the process (killed on drop) and its base URL.
-pub async fn serve(binary: &Path, data_dir: &Path, args: &[&str]) -> anyhow::Result<(Child, String)> {
+/// `args`, logging at `log_level`; returns the process (killed on drop)
+/// and its base URL.
+pub async fn serve(binary: &Path, data_dir: &Path, args: &[&str], log_level: &str) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(binary)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(args)
-        .env("TOLLGATE_LOG", "warn")
+        .env("TOLLGATE_LOG", log_level)
         .env_remove("TOLLGATE_DATABASE_URL")
         .stdout(Stdio::piped())
         .kill_on_drop(true)

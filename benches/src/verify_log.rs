@@ -94,7 +94,9 @@ fn event(event_type: &str, data: Value) -> NewEvent {
 /// into `file`; returns how long the export took.
 pub async fn export(tollgate: &Path, data_dir: &Path, file: &Path) -> anyhow::Result<Duration> {
     let token = server::mint_token(tollgate, data_dir)?;
-    let (mut child, url) = server::serve(tollgate, data_dir, &[]).await?;
+    // Only the export is asked of this server: its projectors, which do not
+    // read the benchmark's receipts as domain events, are kept quiet.
+    let (mut child, url) = server::serve(tollgate, data_dir, &[], "off").await?;
     let started = Instant::now();
     let out = tokio::process::Command::new(tollgate)
         .args(["audit", "export", "--server", &url, "--token", &token, "--file"])

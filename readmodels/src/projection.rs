@@ -70,15 +70,12 @@ impl Projection {
     /// Folds `events` (in log order, all after this generation's
     /// checkpoint) into `generation`, inside the caller's transaction.
     pub async fn apply(self, conn: &mut AnyConnection, generation: i64, events: &[Decoded]) -> Result<(), ReadError> {
-        for decoded in events {
-            match self {
-                Projection::Units => units::apply(conn, generation, decoded).await?,
-                Projection::Receipts => receipts::apply(conn, generation, decoded).await?,
-                Projection::Definitions => definitions::apply(conn, generation, decoded).await?,
-                Projection::Timeline => timeline::apply(conn, generation, decoded).await?,
-            }
+        match self {
+            Projection::Units => units::apply(conn, generation, events).await,
+            Projection::Receipts => receipts::apply(conn, generation, events).await,
+            Projection::Definitions => definitions::apply(conn, generation, events).await,
+            Projection::Timeline => timeline::apply(conn, generation, events).await,
         }
-        Ok(())
     }
 }
 

@@ -14,7 +14,15 @@ const DEFINE: &str = "INSERT INTO rm_definitions (generation, kind, name, defini
 const TOGGLE: &str = "UPDATE rm_definitions SET enabled = $1, position = $2, updated_at = $3 \
     WHERE generation = $4 AND kind = $5 AND name = $6";
 
-pub(crate) async fn apply(conn: &mut AnyConnection, generation: i64, decoded: &Decoded) -> Result<(), ReadError> {
+/// Definitions change rarely: one statement per event is plenty.
+pub(crate) async fn apply(conn: &mut AnyConnection, generation: i64, batch: &[Decoded]) -> Result<(), ReadError> {
+    for decoded in batch {
+        apply_one(conn, generation, decoded).await?;
+    }
+    Ok(())
+}
+
+async fn apply_one(conn: &mut AnyConnection, generation: i64, decoded: &Decoded) -> Result<(), ReadError> {
     let (position, at) = (decoded.position(), decoded.recorded.recorded_at.as_str());
     let (kind, name) = match &decoded.event {
         Event::GateDefined { gate, .. } => ("gate", gate.as_str()),

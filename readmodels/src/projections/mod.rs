@@ -2,6 +2,7 @@
 
 pub(crate) mod definitions;
 pub(crate) mod receipts;
+mod rows;
 pub(crate) mod timeline;
 pub(crate) mod units;
 

@@ -1,27 +1,36 @@
 //! Projection `timeline`: every event of every unit, with one line saying
 //! what happened.
 
+use super::rows::{insert, Val};
 use super::unit_key;
 use crate::error::ReadError;
 use crate::projection::Decoded;
 use sqlx::AnyConnection;
 use tollgate_domain::Event;
 
-const INSERT: &str = "INSERT INTO rm_timeline (generation, unit_key, position, event_type, recorded_at, summary) \
-    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (generation, unit_key, position) DO NOTHING";
-
-pub(crate) async fn apply(conn: &mut AnyConnection, generation: i64, decoded: &Decoded) -> Result<(), ReadError> {
-    let Some(key) = unit_key(decoded) else { return Ok(()) };
-    sqlx::query(INSERT)
-        .bind(generation)
-        .bind(key)
-        .bind(decoded.position())
-        .bind(decoded.recorded.event_type.as_str())
-        .bind(decoded.recorded.recorded_at.as_str())
-        .bind(summary(&decoded.event))
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+pub(crate) async fn apply(conn: &mut AnyConnection, generation: i64, batch: &[Decoded]) -> Result<(), ReadError> {
+    let rows: Vec<Vec<Val>> = batch
+        .iter()
+        .filter_map(|d| {
+            let key = unit_key(d)?;
+            Some(vec![
+                generation.into(),
+                key.into(),
+                d.position().into(),
+                d.recorded.event_type.as_str().into(),
+                d.recorded.recorded_at.as_str().into(),
+                summary(&d.event).into(),
+            ])
+        })
+        .collect();
+    insert(
+        conn,
+        "INSERT INTO rm_timeline (generation, unit_key, position, event_type, recorded_at, summary) VALUES",
+        "ON CONFLICT (generation, unit_key, position) DO NOTHING",
+        6,
+        rows,
+    )
+    .await
 }
 
 /// One line about a unit event.
