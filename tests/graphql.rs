@@ -306,7 +306,9 @@ async fn a_page_of_units_costs_one_query_per_kind_of_list() {
     .await;
 
     // One query for the units, one per loader (stages, gates, receipts,
-    // timeline): the same five for 5 units as for 20.
+    // timeline): five for 5 units as for 20. A loader's batch may be split
+    // once by a busy machine's scheduling (its window is 1 ms), never into
+    // one query per unit (which would be 21 for 5 units, 81 for 20).
     for first in [5, 20] {
         let before = queries_run(&app).await;
         let answer = gql(&app, &app.reader, EVERYTHING, json!({"first": first})).await;
@@ -314,7 +316,7 @@ async fn a_page_of_units_costs_one_query_per_kind_of_list() {
         let units = answer["data"]["units"]["edges"].as_array().unwrap();
         assert_eq!(units.len(), first);
         assert!(units.iter().all(complete), "{answer}");
-        assert_eq!(spent, 5, "{first} units cost {spent} queries");
+        assert!((5..=9).contains(&spent), "{first} units cost {spent} queries");
     }
 }
 

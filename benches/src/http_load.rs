@@ -50,23 +50,13 @@ pub async fn closed_loop(base: &str, token: &str, clients: usize, duration: Dura
             while Instant::now() < deadline {
                 let body = receipt(next.fetch_add(1, Ordering::Relaxed), &run);
                 let began = Instant::now();
-                if post(&http, &url, &token, &body).await {
-                    samples.latencies.push(began.elapsed());
-                } else {
-                    samples.errors += 1;
-                }
+                let ok = post(&http, &url, &token, &body).await;
+                samples.record(ok, began);
             }
             samples
         }));
     }
-    let mut all = Samples::default();
-    for task in tasks {
-        if let Ok(samples) = task.await {
-            all.merge(samples);
-        }
-    }
-    all.elapsed = start.elapsed();
-    all
+    Samples::gather(tasks, start).await
 }
 
 /// Requests arrive at `rate` per second for `duration`, whatever the

@@ -12,9 +12,12 @@
 //! the same signatures (see `verify.rs`); it needs no server. `scripts/bench`
 //! runs any of them, with a private PostgreSQL and Kafka where needed.
 
+mod graphql;
 mod http_load;
 mod kafka;
+mod lag;
 mod raw;
+mod rebuild;
 mod relay;
 mod server;
 mod stats;
@@ -32,20 +35,24 @@ struct Cli {
     command: Command,
 }
 
+/// A benchmark against a release `tollgate serve` on PostgreSQL.
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// A PostgreSQL server URL whose role may create databases.
+    #[arg(long, env = "TOLLGATE_BENCH_DATABASE_URL")]
+    database_url: String,
+    /// The tollgate binary to measure (a release build).
+    #[arg(long, default_value = "target/release/tollgate")]
+    tollgate: PathBuf,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Receipt ingest over HTTP against raw INSERT throughput.
-    Ingest {
-        /// A PostgreSQL server URL whose role may create databases.
-        #[arg(long, env = "TOLLGATE_BENCH_DATABASE_URL")]
-        database_url: String,
-        /// The tollgate binary to measure (a release build).
-        #[arg(long, default_value = "target/release/tollgate")]
-        tollgate: PathBuf,
-        /// Seconds per measurement.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-    },
+    Ingest(ServerArgs),
     /// Kafka relay throughput and commit-to-Kafka latency against a raw producer.
     Relay {
         /// A PostgreSQL server URL whose role may create databases.
@@ -61,6 +68,17 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Read-model rebuild against a raw COPY of the log, on one PostgreSQL database.
+    Rebuild {
+        /// A PostgreSQL server URL whose role may create databases.
+        #[arg(long, env = "TOLLGATE_BENCH_DATABASE_URL")]
+        database_url: String,
+        /// Events in the log to rebuild from.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+    },
+    /// GraphQL unit queries against the same server's /healthz and REST unit view.
+    Graphql(ServerArgs),
     /// `tollgate audit verify` against bare ed25519 batch verification.
     Verify {
         /// Events in the log to verify.
@@ -81,11 +99,13 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Ingest { database_url, tollgate, seconds } => ingest(&database_url, &tollgate, seconds).await,
+        Command::Ingest(a) => ingest(&a.database_url, &a.tollgate, a.seconds).await,
         Command::Relay { database_url, brokers, tollgate, seconds } => {
             relay::run(&database_url, &brokers, &tollgate, seconds).await
         }
         Command::Verify { events, repeat, tollgate, keep } => verify::run(&tollgate, events, repeat, keep).await,
+        Command::Rebuild { database_url, events } => rebuild::run(&database_url, events).await,
+        Command::Graphql(a) => graphql::run(&a.database_url, &a.tollgate, a.seconds).await,
     }
 }
 
@@ -116,8 +136,21 @@ async fn ingest(server_url: &str, tollgate: &std::path::Path, seconds: u64) -> a
         row(&format!("{clients} clients"), &mut s, single_tps, batch_rows);
     }
     let half = max_rate / 2.0;
+    let before = lag::scrape(&app.url, &app.token).await?;
     let mut s = http_load::open_loop(&app.url, &app.token, half, duration, "half").await;
     row(&format!("open loop at {half:.0}/s (half the max)"), &mut s, single_tps, batch_rows);
+    // Let the projector finish the last events before reading the histogram.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = lag::scrape(&app.url, &app.token).await?;
+    for q in [0.5, 0.99] {
+        match lag::quantile_ms(&before, &after, q) {
+            Some((ms, events)) => println!(
+                "projection lag p{:.0} during the open loop: <= {ms:.0} ms (commit to every read model, {events} events)",
+                q * 100.0
+            ),
+            None => println!("projection lag: no events observed"),
+        }
+    }
     Ok(())
 }
 

@@ -16,6 +16,28 @@ impl Samples {
         self.errors += other.errors;
     }
 
+    /// Counts one request that began at `began`: its latency when it
+    /// succeeded, an error otherwise.
+    pub fn record(&mut self, ok: bool, began: std::time::Instant) {
+        if ok {
+            self.latencies.push(began.elapsed());
+        } else {
+            self.errors += 1;
+        }
+    }
+
+    /// Merges the samples of client tasks that ran since `start`.
+    pub async fn gather(tasks: Vec<tokio::task::JoinHandle<Samples>>, start: std::time::Instant) -> Samples {
+        let mut all = Samples::default();
+        for task in tasks {
+            if let Ok(samples) = task.await {
+                all.merge(samples);
+            }
+        }
+        all.elapsed = start.elapsed();
+        all
+    }
+
     pub fn count(&self) -> usize {
         self.latencies.len()
     }

@@ -32,6 +32,6 @@ pub use error::ReadError;
 pub use follow::{Projector, NOTIFY_CHANNEL};
 pub use metrics::ProjectorMetrics;
 pub use projection::{Decoded, Projection};
-pub use rebuild::{rebuild, Progress, Rebuilt};
+pub use rebuild::{rebuild, rebuild_many, Progress, Rebuilt};
 pub use store::{Backend, ReadStore, PG_SCHEMA};
 pub use times::sortable_time;

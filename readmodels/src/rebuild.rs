@@ -15,7 +15,6 @@ use tollgate_eventlog::EventLog;
 /// Where a rebuild is, for a progress display.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Progress {
-    pub projection: Projection,
     /// The log position folded up to so far.
     pub done: u64,
     /// The log's head when the rebuild started (it may grow meanwhile).
@@ -24,7 +23,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Events per second so far.
+    /// Log events per second so far.
     pub fn rate(&self) -> f64 {
         self.done as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -37,7 +36,7 @@ impl Progress {
     }
 }
 
-/// What a finished rebuild did.
+/// What a finished rebuild did for one projection.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rebuilt {
     pub projection: Projection,
@@ -45,6 +44,7 @@ pub struct Rebuilt {
     pub new_generation: i64,
     /// Log events the new generation covers (the whole log at the swap).
     pub events: u64,
+    /// From the start of the rebuild to this projection's swap.
     pub elapsed: Duration,
 }
 
@@ -52,46 +52,75 @@ const NEXT_GENERATION: &str = "SELECT COALESCE(MAX(generation), 0) FROM rm_check
 const SWAP: &str = "UPDATE rm_projections SET active_generation = $1 WHERE name = $2";
 const DROP_CHECKPOINT: &str = "DELETE FROM rm_checkpoints WHERE name = $1 AND generation = $2";
 
-/// Rebuilds `projection` from the whole log and swaps it in. `progress`
-/// is called after every batch. Run one rebuild of a projection at a time.
+/// Rebuilds `projection` from the whole log and swaps it in.
 pub async fn rebuild(
     store: &ReadStore,
     log: &EventLog,
     projection: Projection,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress),
 ) -> Result<Rebuilt, ReadError> {
+    let mut done = rebuild_many(store, log, &[projection], progress).await?;
+    done.pop().ok_or_else(|| ReadError::Corrupt("a rebuild reported nothing".into()))
+}
+
+/// Rebuilds `projections` in one pass over the log, then swaps each in.
+/// `progress` is called as the pass advances. Run one rebuild of a
+/// projection at a time.
+pub async fn rebuild_many(
+    store: &ReadStore,
+    log: &EventLog,
+    projections: &[Projection],
+    mut progress: impl FnMut(Progress),
+) -> Result<Vec<Rebuilt>, ReadError> {
     let started = Instant::now();
-    let old_generation = store.active_generation(projection).await?;
-    let row = sqlx::query(NEXT_GENERATION).bind(projection.name()).fetch_one(store.pool()).await?;
-    let highest: i64 = row.try_get(0)?;
-    let new_generation = highest.max(old_generation) + 1;
-    // Leftovers of an interrupted rebuild at this generation.
-    drop_generation(store, projection, new_generation).await?;
+    let mut targets = Vec::new();
+    for &projection in projections {
+        let old_generation = store.active_generation(projection).await?;
+        let row = sqlx::query(NEXT_GENERATION).bind(projection.name()).fetch_one(store.pool()).await?;
+        let highest: i64 = row.try_get(0)?;
+        let new_generation = highest.max(old_generation) + 1;
+        // Leftovers of an interrupted rebuild at this generation.
+        drop_generation(store, projection, new_generation).await?;
+        targets.push((projection, old_generation, new_generation));
+    }
+    let news: Vec<(Projection, i64)> = targets.iter().map(|(p, _, new)| (*p, *new)).collect();
 
     let total = log.head().await?;
     if store.backend() == Backend::Postgres {
-        let mut report = |done| progress(Progress { projection, done, total, elapsed: started.elapsed() });
-        crate::bulk::fold(store, projection, new_generation, total, &mut report).await?;
+        let mut report = |done| progress(Progress { done, total, elapsed: started.elapsed() });
+        crate::bulk::fold(store, &news, total, &mut report).await?;
     }
-    let mut next = store.checkpoint(projection, new_generation).await? + 1;
+    // Event by event from the lowest checkpoint (everything on SQLite;
+    // what arrived during the bulk pass on PostgreSQL).
+    let mut next = u64::MAX;
+    for (projection, generation) in &news {
+        next = next.min(store.checkpoint(*projection, *generation).await? + 1);
+    }
     loop {
         let events = log.read_from(next, BATCH).await?;
         let Some(last) = events.last().map(|e| e.position) else { break };
         let full = events.len() == BATCH as usize;
         let decoded = events.into_iter().map(Decoded::decode).collect::<Result<Vec<_>, _>>()?;
-        apply_batch(store, projection, Target::Generation(new_generation), &decoded).await?;
+        for (projection, generation) in &news {
+            apply_batch(store, *projection, Target::Generation(*generation), &decoded).await?;
+        }
         next = last + 1;
-        progress(Progress { projection, done: last, total, elapsed: started.elapsed() });
+        progress(Progress { done: last, total, elapsed: started.elapsed() });
         if !full {
             break;
         }
     }
-    // Caught up: swap under the projection's row lock, folding whatever
-    // was appended since the last read in the same transaction, so the
-    // live projector goes on from exactly the new generation's checkpoint.
-    let events = swap(store, log, projection, new_generation).await?;
-    drop_generation(store, projection, old_generation).await?;
-    Ok(Rebuilt { projection, old_generation, new_generation, events, elapsed: started.elapsed() })
+    // Caught up: swap each under its row lock, folding whatever was
+    // appended since the last read in the same transaction, so the live
+    // projector goes on from exactly the new generation's checkpoint.
+    let mut rebuilt = Vec::new();
+    for (projection, old_generation, new_generation) in targets {
+        let events = swap(store, log, projection, new_generation).await?;
+        let elapsed = started.elapsed();
+        drop_generation(store, projection, old_generation).await?;
+        rebuilt.push(Rebuilt { projection, old_generation, new_generation, events, elapsed });
+    }
+    Ok(rebuilt)
 }
 
 async fn swap(store: &ReadStore, log: &EventLog, projection: Projection, generation: i64) -> Result<u64, ReadError> {

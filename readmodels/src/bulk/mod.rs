@@ -22,71 +22,42 @@ use tollgate_domain::Event;
 /// Rows decoded per blocking task.
 const CHUNK: usize = 8192;
 
-/// Folds every event up to `upto` into `generation` of `projection`;
-/// `progress` gets the last log position folded so far.
-pub(crate) async fn fold(
-    store: &ReadStore,
+/// One projection being rebuilt: its own connection and transaction, so
+/// the projections' writes run side by side in the database.
+struct Sink {
+    conn: PgConnection,
     projection: Projection,
     generation: i64,
+    folder: Folder,
+}
+
+/// Folds every event up to `upto` into the given generations of the given
+/// projections, in one pass over the log; `progress` gets the last log
+/// position folded so far.
+pub(crate) async fn fold(
+    store: &ReadStore,
+    targets: &[(Projection, i64)],
     upto: u64,
     progress: &mut impl FnMut(u64),
 ) -> Result<(), ReadError> {
     let Some(url) = store.pg_url() else { return Ok(()) };
+    let mut sinks = Vec::new();
+    for &(projection, generation) in targets {
+        let mut conn = PgConnection::connect(url).await?;
+        conn.execute(format!("SET search_path TO {PG_SCHEMA}").as_str()).await?;
+        conn.execute("BEGIN").await?;
+        sinks.push(Sink { conn, projection, generation, folder: Folder::new(projection, generation) });
+    }
     let mut source = PgConnection::connect(url).await?;
-    let mut sink = PgConnection::connect(url).await?;
-    sink.execute(format!("SET search_path TO {PG_SCHEMA}").as_str()).await?;
-    sink.execute("BEGIN").await?;
-
-    let (mut folder, last_position) = stream(&mut source, &mut sink, projection, generation, upto, progress).await?;
-    for (table, data) in folder.finish() {
-        let mut copy = sink.copy_in_raw(&format!("COPY {table} FROM STDIN")).await?;
-        copy.send(data.into_bytes()).await?;
-        copy.finish().await?;
-    }
-    if !folder.revocations.is_empty() {
-        revoke(&mut sink, generation, std::mem::take(&mut folder.revocations)).await?;
-    }
-    let checkpoint = i64::try_from(upto).unwrap_or(i64::MAX).max(last_position);
-    sqlx::query(
-        "INSERT INTO rm_checkpoints (name, generation, position, updated_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (name, generation) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
-    )
-    .bind(projection.name())
-    .bind(generation)
-    .bind(checkpoint)
-    .bind(now())
-    .execute(&mut sink)
-    .await?;
-    sink.execute("COMMIT").await?;
-    Ok(())
-}
-
-/// Streams the log's rows through the decoder and the folder, sending
-/// streamed rows into their table; returns the folder (with what it keeps
-/// for the end) and the last position read.
-async fn stream(
-    source: &mut PgConnection,
-    sink: &mut PgConnection,
-    projection: Projection,
-    generation: i64,
-    upto: u64,
-    progress: &mut impl FnMut(u64),
-) -> Result<(Folder, i64), ReadError> {
+    let wanted: Vec<&str> = targets.iter().map(|(p, _)| categories(*p)).collect();
     let select = format!(
         "COPY (SELECT position, stream, event_type, schema_version, recorded_at, data FROM events \
-         WHERE position <= {upto} AND {} ORDER BY position) TO STDOUT",
-        categories(projection)
+         WHERE position <= {upto} AND ({}) ORDER BY position) TO STDOUT",
+        wanted.join(" OR ")
     );
     let mut rows = source.copy_out_raw(&select).await?;
-    let mut folder = Folder::new(projection, generation);
     let mut pending: VecDeque<JoinHandle<Result<Vec<Fact>, String>>> = VecDeque::new();
     let mut chunk = Vec::with_capacity(CHUNK);
-    let mut streamed = String::new();
-    let mut copy_in = match streamed_table(projection) {
-        Some(table) => Some(sink.copy_in_raw(&format!("COPY {table} FROM STDIN")).await?),
-        None => None,
-    };
-    let mut last_position = 0i64;
     loop {
         let next = rows.next().await.transpose()?;
         let end = next.is_none();
@@ -97,28 +68,69 @@ async fn stream(
             let raw = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
             pending.push_back(tokio::task::spawn_blocking(move || decode(&raw)));
         }
-        // Two chunks in flight: one decoding while this task folds and sends.
+        // Two chunks in flight: one decoding while the sinks fold and send.
         while pending.len() > 1 || (end && !pending.is_empty()) {
             let Some(task) = pending.pop_front() else { break };
             let facts = task.await.map_err(|e| ReadError::Corrupt(e.to_string()))?.map_err(ReadError::Corrupt)?;
-            for fact in &facts {
-                folder.fold(fact, &mut streamed).map_err(ReadError::Corrupt)?;
-                last_position = fact.position;
+            futures::future::try_join_all(sinks.iter_mut().map(|sink| sink.stream(&facts))).await?;
+            if let Some(last) = facts.last() {
+                progress(u64::try_from(last.position).unwrap_or(0));
             }
-            if let Some(copy) = copy_in.as_mut() {
-                copy.send(std::mem::take(&mut streamed).into_bytes()).await?;
-            }
-            progress(u64::try_from(last_position).unwrap_or(0));
         }
         if end {
             break;
         }
     }
     drop(rows);
-    if let Some(copy) = copy_in.take() {
-        copy.finish().await?;
+    futures::future::try_join_all(sinks.into_iter().map(|sink| sink.finish(upto))).await?;
+    Ok(())
+}
+
+impl Sink {
+    /// Folds `facts`, sending the rows this projection streams.
+    async fn stream(&mut self, facts: &[Fact]) -> Result<(), ReadError> {
+        let mut rows = String::new();
+        for fact in facts {
+            self.folder.fold(fact, &mut rows).map_err(ReadError::Corrupt)?;
+        }
+        match streamed_table(self.projection) {
+            Some(table) if !rows.is_empty() => copy(&mut self.conn, table, rows).await,
+            _ => Ok(()),
+        }
     }
-    Ok((folder, last_position))
+
+    /// Writes what was folded in memory, the revocations and the
+    /// checkpoint, and commits.
+    async fn finish(mut self, upto: u64) -> Result<(), ReadError> {
+        for (table, data) in self.folder.finish() {
+            if !data.is_empty() {
+                copy(&mut self.conn, table, data).await?;
+            }
+        }
+        if !self.folder.revocations.is_empty() {
+            revoke(&mut self.conn, self.generation, std::mem::take(&mut self.folder.revocations)).await?;
+        }
+        sqlx::query(
+            "INSERT INTO rm_checkpoints (name, generation, position, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name, generation) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
+        )
+        .bind(self.projection.name())
+        .bind(self.generation)
+        .bind(i64::try_from(upto).unwrap_or(i64::MAX))
+        .bind(now())
+        .execute(&mut self.conn)
+        .await?;
+        self.conn.execute("COMMIT").await?;
+        Ok(())
+    }
+}
+
+/// One `COPY table FROM STDIN` of `rows` (COPY text).
+async fn copy(conn: &mut PgConnection, table: &str, rows: String) -> Result<(), ReadError> {
+    let mut copy = conn.copy_in_raw(&format!("COPY {table} FROM STDIN")).await?;
+    copy.send(rows.into_bytes()).await?;
+    copy.finish().await?;
+    Ok(())
 }
 
 /// Which events a projection reads, as SQL over the log's columns.
@@ -149,9 +161,7 @@ async fn revoke(sink: &mut PgConnection, generation: i64, rows: String) -> Resul
          ON COMMIT DROP",
     )
     .await?;
-    let mut copy = sink.copy_in_raw("COPY rm_revocations FROM STDIN").await?;
-    copy.send(rows.into_bytes()).await?;
-    copy.finish().await?;
+    copy(sink, "rm_revocations", rows).await?;
     sqlx::query(
         "UPDATE rm_receipts r SET revoked = 1, revoked_at = v.revoked_at, revoked_by = v.revoked_by, \
          revoke_reason = v.reason FROM rm_revocations v WHERE r.generation = $1 AND r.receipt_id = v.receipt_id",
@@ -173,18 +183,25 @@ fn decode(rows: &[bytes::Bytes]) -> Result<Vec<Fact>, String> {
             let stream = field(1)?;
             let event_type = field(2)?;
             let version: u32 = field(3)?.parse().map_err(|e| format!("schema_version: {e}"))?;
-            let data: Value = serde_json::from_str(&field(5)?).map_err(|e| format!("position {position}: {e}"))?;
-            let event =
-                Event::from_stored(&event_type, version, &data).map_err(|e| format!("position {position}: {e}"))?;
+            let text = field(5)?;
+            let event = Event::from_stored_text(&event_type, version, &text)
+                .map_err(|e| format!("position {position}: {e}"))?;
             Ok(Fact {
                 position,
                 unit_key: stream.strip_prefix("unit:").map(str::to_owned),
                 recorded_at: field(4)?,
-                data_text: data.to_string(),
+                // Only definitions keep their data as text.
+                data_text: if stream.starts_with("unit:") { String::new() } else { canonical(&text)? },
                 event,
             })
         })
         .collect()
+}
+
+/// The stored text as the incremental path stores definitions: parsed and
+/// written back (the same canonical text, since the log keeps it canonical).
+fn canonical(text: &str) -> Result<String, String> {
+    serde_json::from_str::<Value>(text).map(|v| v.to_string()).map_err(|e| e.to_string())
 }
 
 fn now() -> String {
