@@ -240,6 +240,16 @@ impl Event {
 mod tests {
     use super::*;
 
+    /// A stored v2 receipt by `producer`, passing, with a custom section.
+    fn receipt_v2(producer: Value) -> Value {
+        serde_json::json!({
+            "id": "01J0000000000000000000000A",
+            "unit": {"name": "openssl", "version": "3.0.13", "release": "1", "platform": "x86_64", "package": "rpm"},
+            "gate": "build", "action": "compile", "multipass": true, "producer": producer,
+            "custom": {"cves": ["CVE-1"]}, "artifacts": [], "submitted_at": "2025-03-01T10:00:00Z",
+        })
+    }
+
     #[test]
     fn stored_form_round_trips() {
         let event = Event::GateDisabled { gate: GateName::parse("build").unwrap(), reason: Some("flaky".into()) };
@@ -270,13 +280,8 @@ mod tests {
 
     #[test]
     fn a_v1_receipt_reads_as_the_v2_receipt_it_stands_for() {
-        let v2 = serde_json::json!({
-            "id": "01J0000000000000000000000A",
-            "unit": {"name": "openssl", "version": "3.0.13", "release": "1", "platform": "x86_64", "package": "rpm"},
-            "gate": "build", "action": "compile", "multipass": true,
-            "producer": {"issuer": "tollgate-local", "subject": "ci-build"},
-            "custom": null, "artifacts": [], "submitted_at": "2025-03-01T10:00:00Z",
-        });
+        let mut v2 = receipt_v2(serde_json::json!({"issuer": "tollgate-local", "subject": "ci-build"}));
+        v2["custom"] = serde_json::Value::Null;
         let mut v1 = v2.clone();
         v1["producer"] = serde_json::json!("ci-build");
         let read = Event::from_stored("ReceiptSubmitted", 1, &v1).unwrap();
@@ -290,13 +295,8 @@ mod tests {
 
     #[test]
     fn reading_from_text_matches_reading_from_a_value_at_every_version() {
-        let v2 = serde_json::json!({
-            "id": "01J0000000000000000000000A",
-            "unit": {"name": "openssl", "version": "3.0.13", "release": "1", "platform": "x86_64", "package": "rpm"},
-            "gate": "build", "action": "compile", "multipass": false,
-            "producer": {"issuer": "https://ci.example", "subject": "job"},
-            "custom": {"cves": ["CVE-1"]}, "artifacts": [], "submitted_at": "2025-03-01T10:00:00.5Z",
-        });
+        let mut v2 = receipt_v2(serde_json::json!({"issuer": "https://ci.example", "subject": "job"}));
+        (v2["multipass"], v2["submitted_at"]) = (false.into(), "2025-03-01T10:00:00.5Z".into());
         let mut v1 = v2.clone();
         v1["producer"] = serde_json::json!("https://ci.example|job");
         for (version, data) in [(2, &v2), (1, &v1)] {

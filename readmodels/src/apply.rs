@@ -30,7 +30,7 @@ pub(crate) struct Applied {
 const LOCK_ACTIVE: &str =
     "UPDATE rm_projections SET active_generation = active_generation WHERE name = $1 RETURNING active_generation";
 const CHECKPOINT: &str = "SELECT position FROM rm_checkpoints WHERE name = $1 AND generation = $2";
-const SAVE_CHECKPOINT: &str = "INSERT INTO rm_checkpoints (name, generation, position, updated_at) \
+pub(crate) const SAVE_CHECKPOINT: &str = "INSERT INTO rm_checkpoints (name, generation, position, updated_at) \
     VALUES ($1, $2, $3, $4) \
     ON CONFLICT (name, generation) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at";
 
@@ -97,6 +97,7 @@ pub(crate) async fn save_checkpoint(
     Ok(())
 }
 
-fn now() -> String {
+/// Now, as checkpoints record it.
+pub(crate) fn now() -> String {
     OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
 }

@@ -22,20 +22,6 @@ pub struct Progress {
     pub elapsed: Duration,
 }
 
-impl Progress {
-    /// Log events per second so far.
-    pub fn rate(&self) -> f64 {
-        self.done as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-
-    /// Time left at the rate so far; `None` before any progress.
-    pub fn eta(&self) -> Option<Duration> {
-        let rate = self.rate();
-        (self.done > 0 && rate > 0.0)
-            .then(|| Duration::from_secs_f64(self.total.saturating_sub(self.done) as f64 / rate))
-    }
-}
-
 /// What a finished rebuild did for one projection.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rebuilt {

@@ -137,26 +137,25 @@ impl ReadStore {
 
     /// How far `generation` of `projection` has folded the log (0: not at all).
     pub async fn checkpoint(&self, projection: Projection, generation: i64) -> Result<u64, ReadError> {
-        let row: Option<AnyRow> =
-            sqlx::query("SELECT position FROM rm_checkpoints WHERE name = $1 AND generation = $2")
-                .bind(projection.name())
-                .bind(generation)
-                .fetch_optional(&self.pool)
-                .await?;
-        let position: i64 = match row {
-            Some(row) => row.try_get(0)?,
-            None => 0,
-        };
-        Ok(u64::try_from(position).unwrap_or(0))
+        let mut conn = self.pool.acquire().await?;
+        crate::apply::checkpoint_in(&mut conn, projection, generation).await
     }
 
-    /// The serving checkpoint of every projection.
+    /// The serving checkpoint of every projection, in one query.
     pub async fn positions(&self) -> Result<Vec<(Projection, u64)>, ReadError> {
+        let rows = sqlx::query(
+            "SELECT p.name, COALESCE(c.position, 0) FROM rm_projections p \
+             LEFT JOIN rm_checkpoints c ON c.name = p.name AND c.generation = p.active_generation",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let mut out = Vec::new();
-        for projection in Projection::ALL {
-            let generation = self.active_generation(projection).await?;
-            out.push((projection, self.checkpoint(projection, generation).await?));
+        for row in rows {
+            let name: String = row.try_get(0)?;
+            let position: i64 = row.try_get(1)?;
+            out.push((Projection::parse(&name)?, u64::try_from(position).unwrap_or(0)));
         }
+        out.sort();
         Ok(out)
     }
 }

@@ -63,6 +63,8 @@ impl LogRuntime {
         let position_file = self.state_dir.join(format!("{}.position", watcher.name()));
         let dlq_file = self.state_dir.join(format!("{}.dlq.ndjson", watcher.name()));
         let mut position = read_position(&position_file).map_err(|e| self.state_error(&position_file, e))?;
+        // What the file holds: an idle poll has nothing new to fsync.
+        let mut stored = position;
         let processor = Processor::new(watcher.clone(), self.options.clone(), self.stats.clone());
         let mut appended = self.log.appended();
         tracing::info!(position, "following the log in-process");
@@ -100,7 +102,10 @@ impl LogRuntime {
                 }
                 position = recorded.position;
             }
-            write_position(&position_file, position).map_err(|e| self.state_error(&position_file, e))?;
+            if position != stored {
+                write_position(&position_file, position).map_err(|e| self.state_error(&position_file, e))?;
+                stored = position;
+            }
             if full || stopping {
                 continue;
             }
@@ -111,7 +116,9 @@ impl LogRuntime {
                 () = tokio::time::sleep(POLL) => {}
             }
         }
-        write_position(&position_file, position).map_err(|e| self.state_error(&position_file, e))?;
+        if position != stored {
+            write_position(&position_file, position).map_err(|e| self.state_error(&position_file, e))?;
+        }
         Ok(self.stats.snapshot())
     }
 

@@ -7,6 +7,7 @@
 use super::text::push_row;
 use crate::projection::Projection;
 use crate::projections::timeline::summary;
+use crate::times::sortable_time;
 use std::collections::BTreeMap;
 use tollgate_domain::{Event, Unit};
 
@@ -80,11 +81,10 @@ impl Folder {
     }
 
     fn fold_receipt(&mut self, fact: &Fact, position: &str, out: &mut String) -> Result<(), String> {
-        let rfc3339 = |at: time::OffsetDateTime| -> Result<String, String> { Ok(crate::times::sortable_time(at)) };
         match &fact.event {
             Event::ReceiptSubmitted(r) => {
                 let (id, key, multipass) = (r.id.to_string(), r.unit.key(), if r.multipass { "1" } else { "0" });
-                let (producer, at) = (r.producer.to_string(), rfc3339(r.submitted_at)?);
+                let (producer, at) = (r.producer.to_string(), sortable_time(r.submitted_at));
                 let artifacts = serde_json::to_string(&r.artifacts).map_err(|e| e.to_string())?;
                 let custom = r.custom.to_string();
                 let fields = [
@@ -107,7 +107,7 @@ impl Folder {
                 push_row(out, &fields);
             }
             Event::ReceiptRevoked { receipt_id, reason, revoked_by, revoked_at, .. } => {
-                let (id, at) = (receipt_id.to_string(), rfc3339(*revoked_at)?);
+                let (id, at) = (receipt_id.to_string(), sortable_time(*revoked_at));
                 push_row(&mut self.revocations, &[Some(&id), Some(&at), Some(revoked_by), Some(reason)]);
             }
             _ => {}

@@ -110,16 +110,13 @@ impl Sink {
         if !self.folder.revocations.is_empty() {
             revoke(&mut self.conn, self.generation, std::mem::take(&mut self.folder.revocations)).await?;
         }
-        sqlx::query(
-            "INSERT INTO rm_checkpoints (name, generation, position, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (name, generation) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
-        )
-        .bind(self.projection.name())
-        .bind(self.generation)
-        .bind(i64::try_from(upto).unwrap_or(i64::MAX))
-        .bind(now())
-        .execute(&mut self.conn)
-        .await?;
+        sqlx::query(crate::apply::SAVE_CHECKPOINT)
+            .bind(self.projection.name())
+            .bind(self.generation)
+            .bind(i64::try_from(upto).unwrap_or(i64::MAX))
+            .bind(crate::apply::now())
+            .execute(&mut self.conn)
+            .await?;
         self.conn.execute("COMMIT").await?;
         Ok(())
     }
@@ -202,8 +199,4 @@ fn decode(rows: &[bytes::Bytes]) -> Result<Vec<Fact>, String> {
 /// written back (the same canonical text, since the log keeps it canonical).
 fn canonical(text: &str) -> Result<String, String> {
     serde_json::from_str::<Value>(text).map(|v| v.to_string()).map_err(|e| e.to_string())
-}
-
-fn now() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
