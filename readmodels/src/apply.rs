@@ -39,6 +39,13 @@ pub(crate) const SAVE_CHECKPOINT: &str = "INSERT INTO rm_checkpoints (name, gene
 /// row lock, so two projectors (two servers on one database) or a
 /// projector and a rebuild's swap take turns, and each re-reads the
 /// checkpoint under the lock: an event is never applied twice.
+///
+/// A batch that starts past the checkpoint + 1 is left alone (nothing
+/// applied, the checkpoint returned): the live projector read it from the
+/// old generation's checkpoint, and a rebuild's swap has since served a
+/// generation that is further behind. Folding it would move the checkpoint
+/// over events the new generation never got, a hole no later batch fills;
+/// the caller reads again from the returned position instead.
 pub(crate) async fn apply_batch(
     store: &ReadStore,
     projection: Projection,
@@ -54,6 +61,12 @@ pub(crate) async fn apply_batch(
         Target::Generation(g) => g,
     };
     let checkpoint = checkpoint_in(&mut tx, projection, generation).await?;
+    // Log positions are gap-free, so this says the batch covers everything
+    // after the checkpoint.
+    if batch.first().is_some_and(|d| d.recorded.position > checkpoint + 1) {
+        tx.commit().await?;
+        return Ok(Applied { generation, events: 0, position: checkpoint });
+    }
     let fresh: Vec<Decoded> = batch.iter().filter(|d| d.recorded.position > checkpoint).cloned().collect();
     let Some(last) = fresh.last().map(|d| d.recorded.position) else {
         tx.commit().await?;

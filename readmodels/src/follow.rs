@@ -55,10 +55,18 @@ impl Projector {
             };
             self.metrics.set_head(last);
             let decoded = events.into_iter().map(Decoded::decode).collect::<Result<Vec<_>, _>>()?;
+            // A projection left short of the batch (a rebuild swapped in a
+            // generation behind `from` meanwhile) needs another read.
+            let mut short = false;
             for projection in Projection::ALL {
                 let done = apply_batch(&self.store, projection, Target::Active, &decoded).await?;
                 self.metrics.set_position(projection, done.position);
                 applied += done.events as u64;
+                short |= done.position < last;
+            }
+            if short {
+                // Observed when read again, not twice.
+                continue;
             }
             self.observe_latency(&decoded);
             if decoded.len() < BATCH as usize {

@@ -26,6 +26,8 @@ mod projections;
 pub mod queries;
 mod rebuild;
 mod store;
+#[cfg(test)]
+mod tests;
 mod times;
 
 pub use error::ReadError;

@@ -97,8 +97,8 @@ pub async fn rebuild_many(
         }
     }
     // Caught up: swap each under its row lock, folding whatever was
-    // appended since the last read in the same transaction, so the live
-    // projector goes on from exactly the new generation's checkpoint.
+    // appended since in the same transaction, so the live projector goes
+    // on from exactly the new generation's checkpoint.
     let mut rebuilt = Vec::new();
     for (projection, old_generation, new_generation) in targets {
         let events = swap(store, log, projection, new_generation).await?;
@@ -109,32 +109,51 @@ pub async fn rebuild_many(
     Ok(rebuilt)
 }
 
-async fn swap(store: &ReadStore, log: &EventLog, projection: Projection, generation: i64) -> Result<u64, ReadError> {
+/// Folds `generation` up to the log's head and makes it the serving one;
+/// returns the position it covers.
+pub(crate) async fn swap(
+    store: &ReadStore,
+    log: &EventLog,
+    projection: Projection,
+    generation: i64,
+) -> Result<u64, ReadError> {
+    // Still far behind: fold outside the lock first, so the swap holds it
+    // for the last few events only.
     loop {
         let checkpoint = store.checkpoint(projection, generation).await?;
         let events = log.read_from(checkpoint + 1, BATCH).await?;
-        if events.len() == BATCH as usize {
-            // Still far behind: fold outside the lock first.
-            let decoded = events.into_iter().map(Decoded::decode).collect::<Result<Vec<_>, _>>()?;
-            apply_batch(store, projection, Target::Generation(generation), &decoded).await?;
-            continue;
+        if events.len() < BATCH as usize {
+            break;
         }
         let decoded = events.into_iter().map(Decoded::decode).collect::<Result<Vec<_>, _>>()?;
-        let mut conn = store.pool().acquire().await?;
-        let mut tx = conn.begin().await?;
-        // The same lock the live projector takes first in each batch.
-        sqlx::query(SWAP).bind(generation).bind(projection.name()).execute(&mut *tx).await?;
-        let locked = crate::apply::checkpoint_in(&mut tx, projection, generation).await?;
-        let fresh: Vec<Decoded> = decoded.into_iter().filter(|d| d.recorded.position > locked).collect();
-        let mut covered = locked;
-        if let Some(last) = fresh.last().map(|d| d.recorded.position) {
-            projection.apply(&mut tx, generation, &fresh).await?;
-            crate::apply::save_checkpoint(&mut tx, projection, generation, last).await?;
-            covered = last;
-        }
-        tx.commit().await?;
-        return Ok(covered);
+        apply_batch(store, projection, Target::Generation(generation), &decoded).await?;
     }
+    let mut conn = store.pool().acquire().await?;
+    let mut tx = conn.begin().await?;
+    // The same lock the live projector takes first in each batch. Whatever
+    // it folded into the old generation was in the log before it took the
+    // lock, so the log read from here on holds all of it: the new
+    // generation starts where the old one stopped, never behind it, and
+    // readers never see the serving read model go back.
+    sqlx::query(SWAP).bind(generation).bind(projection.name()).execute(&mut *tx).await?;
+    let locked = crate::apply::checkpoint_in(&mut tx, projection, generation).await?;
+    let mut covered = locked;
+    loop {
+        let events = log.read_from(covered + 1, BATCH).await?;
+        let Some(last) = events.last().map(|e| e.position) else { break };
+        let full = events.len() == BATCH as usize;
+        let decoded = events.into_iter().map(Decoded::decode).collect::<Result<Vec<_>, _>>()?;
+        projection.apply(&mut tx, generation, &decoded).await?;
+        covered = last;
+        if !full {
+            break;
+        }
+    }
+    if covered > locked {
+        crate::apply::save_checkpoint(&mut tx, projection, generation, covered).await?;
+    }
+    tx.commit().await?;
+    Ok(covered)
 }
 
 /// Deletes every row and the checkpoint of one generation.

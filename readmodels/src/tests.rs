@@ -1,0 +1,208 @@
+//! A rebuild's swap racing the live projector, with the race's steps run in
+//! order by hand, on a real log and real read models: on SQLite, and on
+//! PostgreSQL too when `TOLLGATE_TEST_DATABASE_URL` names a server (each
+//! test then creates a database of its own there).
+
+use crate::apply::{apply_batch, Target};
+use crate::projection::{Decoded, Projection};
+use crate::rebuild::swap;
+use crate::store::ReadStore;
+use crate::Projector;
+use serde_json::json;
+use sqlx::{Connection, PgConnection};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tollgate_domain::{Event, GateName, UnitKey};
+use tollgate_eventlog::{load_or_create_key, AppendRequest, EventLog, ExpectedVersion, NewEvent, Signer};
+
+const UNIT: &str = "openssl@3.0.13-1/x86_64/rpm";
+
+/// A log and its read models, and how to open the read models again (as
+/// another process would).
+struct Fixture {
+    dir: tempfile::TempDir,
+    log: EventLog,
+    store: ReadStore,
+    /// `(server, this test's database)` on PostgreSQL.
+    pg: Option<(String, String)>,
+}
+
+impl Fixture {
+    async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open_sqlite(&dir.path().join("log.db"), signer(&dir)).await.unwrap();
+        let store = ReadStore::open_sqlite(&dir.path().join("readmodels.db")).await.unwrap();
+        Fixture { dir, log, store, pg: None }
+    }
+
+    /// `None` (and a note saying the test is skipped) without a server.
+    async fn postgres(test: &str) -> Option<Fixture> {
+        let Ok(server) = std::env::var("TOLLGATE_TEST_DATABASE_URL") else {
+            eprintln!("{test} skipped on PostgreSQL: TOLLGATE_TEST_DATABASE_URL is not set");
+            return None;
+        };
+        static TESTS: AtomicU32 = AtomicU32::new(0);
+        let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        let name = format!("tollgate_rm_{}_{nanos}_{}", std::process::id(), TESTS.fetch_add(1, Ordering::Relaxed));
+        let mut admin = PgConnection::connect(&server).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+        let (base, _) = server.rsplit_once('/').unwrap();
+        let url = format!("{base}/{name}");
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open_postgres(&url, signer(&dir)).await.unwrap();
+        let store = ReadStore::open_postgres(&url).await.unwrap();
+        Some(Fixture { dir, log, store, pg: Some((server, name)) })
+    }
+
+    /// The same read models through a pool of their own.
+    async fn reopen(&self) -> ReadStore {
+        match &self.pg {
+            Some(_) => ReadStore::open_postgres(self.store.pg_url().unwrap()).await.unwrap(),
+            None => ReadStore::open_sqlite(&self.dir.path().join("readmodels.db")).await.unwrap(),
+        }
+    }
+
+    async fn finish(self) {
+        if let Some((server, name)) = self.pg {
+            self.store.pool().close().await;
+            let mut admin = PgConnection::connect(&server).await.unwrap();
+            sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
+        }
+    }
+}
+
+fn signer(dir: &tempfile::TempDir) -> Signer {
+    Signer::new(load_or_create_key(&dir.path().join("key")).unwrap())
+}
+
+/// Appends unit events `from..=to` (the gate passes on odd ones and is
+/// invalidated on even ones); returns them as the log recorded them.
+async fn append(log: &EventLog, from: u64, to: u64) -> Vec<Decoded> {
+    let unit_key = UnitKey::parse(UNIT).unwrap();
+    let gate = GateName::parse("build").unwrap();
+    let mut out = Vec::new();
+    for n in from..=to {
+        let event = if n % 2 == 1 {
+            Event::GatePassed { unit_key: unit_key.clone(), gate: gate.clone(), receipts: Vec::new() }
+        } else {
+            Event::GateInvalidated { unit_key: unit_key.clone(), gate: gate.clone() }
+        };
+        let new = NewEvent {
+            event_id: format!("event-{n}"),
+            stream: String::new(),
+            event_type: event.type_name().to_owned(),
+            schema_version: event.schema_version(),
+            data: event.data(),
+            metadata: json!({}),
+        };
+        let request = AppendRequest {
+            stream: event.stream(),
+            expected: ExpectedVersion::Any,
+            events: vec![new],
+            idempotency: None,
+        };
+        let outcome = log.append(request).await.unwrap();
+        out.extend(outcome.events().iter().cloned().map(|r| Decoded::decode(r).unwrap()));
+    }
+    out
+}
+
+/// Folds `batch` into `generation` of every projection.
+async fn fold(store: &ReadStore, generation: i64, batch: &[Decoded]) {
+    for projection in Projection::ALL {
+        apply_batch(store, projection, Target::Generation(generation), batch).await.unwrap();
+    }
+}
+
+/// Makes `generation` the serving one of every projection, as a swap does.
+async fn serve(store: &ReadStore, generation: i64) {
+    sqlx::query("UPDATE rm_projections SET active_generation = $1")
+        .bind(generation)
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
+
+/// The serving timeline's positions.
+async fn timeline(store: &ReadStore) -> Vec<u64> {
+    store.timelines(&[UNIT.to_owned()]).await.unwrap().iter().map(|row| row.position).collect()
+}
+
+#[tokio::test]
+async fn a_batch_read_before_a_swap_does_not_skip_what_the_new_generation_lacks_on_sqlite() {
+    a_batch_read_before_a_swap_does_not_skip_what_the_new_generation_lacks(Fixture::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_batch_read_before_a_swap_does_not_skip_what_the_new_generation_lacks_on_postgres() {
+    if let Some(fixture) = Fixture::postgres("a_batch_read_before_a_swap").await {
+        a_batch_read_before_a_swap_does_not_skip_what_the_new_generation_lacks(fixture).await;
+    }
+}
+
+#[tokio::test]
+async fn a_swap_covers_what_the_live_projector_folded_while_it_waited_for_the_lock_on_sqlite() {
+    a_swap_covers_what_the_live_projector_folded_while_it_waited_for_the_lock(Fixture::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_swap_covers_what_the_live_projector_folded_while_it_waited_for_the_lock_on_postgres() {
+    if let Some(fixture) = Fixture::postgres("a_swap_covers_what_the_live_projector_folded").await {
+        a_swap_covers_what_the_live_projector_folded_while_it_waited_for_the_lock(fixture).await;
+    }
+}
+
+async fn a_batch_read_before_a_swap_does_not_skip_what_the_new_generation_lacks(fixture: Fixture) {
+    let (log, store) = (&fixture.log, &fixture.store);
+    let first = append(log, 1, 8).await;
+    fold(store, 1, &first).await;
+    // A rebuild folded generation 2 up to 4 only, then swapped it in after
+    // the live projector had read the log from 9 on.
+    fold(store, 2, &first[..4]).await;
+    let read_before_the_swap = append(log, 9, 12).await;
+    serve(store, 2).await;
+
+    for projection in Projection::ALL {
+        let applied = apply_batch(store, projection, Target::Active, &read_before_the_swap).await.unwrap();
+        assert_eq!((applied.generation, applied.events, applied.position), (2, 0, 4), "{projection}");
+    }
+    assert_eq!(timeline(store).await, [1, 2, 3, 4]);
+
+    // The projector reads again from the new generation's checkpoint.
+    Projector::new(store.clone(), log.clone()).catch_up().await.unwrap();
+    assert_eq!(timeline(store).await, (1..=12).collect::<Vec<_>>());
+    let positions = store.positions().await.unwrap();
+    assert!(positions.iter().all(|(_, at)| *at == 12), "{positions:?}");
+    let gate = store.gate_statuses(&[UNIT.to_owned()]).await.unwrap();
+    assert_eq!((gate[0].passed, gate[0].position), (false, 12));
+    fixture.finish().await;
+}
+
+async fn a_swap_covers_what_the_live_projector_folded_while_it_waited_for_the_lock(fixture: Fixture) {
+    let (log, store) = (&fixture.log, &fixture.store);
+    let first = append(log, 1, 8).await;
+    Projector::new(store.clone(), log.clone()).catch_up().await.unwrap();
+    fold(store, 2, &first[..4]).await;
+
+    // Another connection (the live projector) holds the lock while events
+    // 9..=12 are appended and folded into the serving generation.
+    let live = fixture.reopen().await;
+    let mut locked = live.pool().begin().await.unwrap();
+    sqlx::query("UPDATE rm_projections SET active_generation = active_generation").execute(&mut *locked).await.unwrap();
+    let swapping = tokio::spawn({
+        let (store, log) = (store.clone(), log.clone());
+        async move { swap(&store, &log, Projection::Timeline, 2).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let more = append(log, 9, 12).await;
+    crate::projections::timeline::apply(&mut locked, 1, &more).await.unwrap();
+    crate::apply::save_checkpoint(&mut locked, Projection::Timeline, 1, 12).await.unwrap();
+    locked.commit().await.unwrap();
+
+    // Readers never see the serving timeline go back.
+    assert_eq!(swapping.await.unwrap().unwrap(), 12);
+    assert_eq!(store.active_generation(Projection::Timeline).await.unwrap(), 2);
+    assert_eq!(timeline(store).await, (1..=12).collect::<Vec<_>>());
+    live.pool().close().await;
+    fixture.finish().await;
+}
