@@ -21,14 +21,14 @@ async fn populated() -> TestApp {
 #[tokio::test]
 async fn verify_accepts_an_intact_log_from_every_source() {
     let app = populated().await;
-    let from_server = app.cli(&app.reader, &["audit", "verify"]);
+    let from_server = app.cli(&app.auditor, &["audit", "verify"]);
     assert!(from_server.status.success(), "{}", String::from_utf8_lossy(&from_server.stderr));
     assert!(String::from_utf8_lossy(&from_server.stdout).contains("7 events verified"));
 
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("log.ndjson");
     let keys = dir.path().join("keys.json");
-    let out = app.cli(&app.reader, &["audit", "export", "--file", export.to_str().unwrap()]);
+    let out = app.cli(&app.auditor, &["audit", "export", "--file", export.to_str().unwrap()]);
     assert!(out.status.success());
     let jwks = app.http.get(format!("{}/v1/keys", app.url)).send().await.unwrap().text().await.unwrap();
     std::fs::write(&keys, jwks).unwrap();

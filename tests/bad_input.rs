@@ -147,7 +147,7 @@ async fn malformed_oversized_and_mistyped_bodies_are_refused() {
     assert_problem(unknown_gate.await.unwrap(), 422, Some("/data/gate")).await;
     assert_problem(ce("3", json!({"data_base64": "AAAA"}), receipt()).await.unwrap(), 422, None).await;
     assert_problem(ce("4", json!({"time": "yesterday"}), receipt()).await.unwrap(), 422, Some("/time")).await;
-    assert_problem(app.get("/v1/audit/events?from=abc", &app.reader).await, 422, Some("query")).await;
+    assert_problem(app.get("/v1/audit/events?from=abc", &app.auditor).await, 422, Some("query")).await;
     assert_eq!(app.audit_log().await, before);
 }
 

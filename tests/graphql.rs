@@ -203,7 +203,10 @@ async fn gates_stages_and_events_by_position() {
 
     let events = "query($from: Int!, $to: Int!) { events(from: $from, to: $to) {
         position stream type schemaVersion data metadata recordedAt prevHash hash keyId signature } }";
-    let answer = gql(&app, &app.reader, events, json!({"from": 1, "to": 3})).await;
+    // Raw events are the auditor's, as the audit stream is.
+    let refused = gql(&app, &app.reader, events, json!({"from": 1, "to": 3})).await;
+    assert!(error(&refused).contains("needs the auditor role"), "{refused}");
+    let answer = gql(&app, &app.auditor, events, json!({"from": 1, "to": 3})).await;
     let list = answer["data"]["events"].as_array().unwrap();
     let types: Vec<&Value> = list.iter().map(|e| &e["type"]).collect();
     assert_eq!(types, [&json!("GateDefined"), &json!("GateDefined"), &json!("StageDefined")]);
@@ -213,10 +216,10 @@ async fn gates_stages_and_events_by_position() {
     assert!(list.iter().all(|e| e["signature"].as_str().is_some_and(|s| !s.is_empty()) && e["keyId"].is_string()));
 
     // A range past the head holds what exists; the widest range is 1000.
-    let answer = gql(&app, &app.reader, events, json!({"from": 2, "to": 1001})).await;
+    let answer = gql(&app, &app.auditor, events, json!({"from": 2, "to": 1001})).await;
     assert_eq!(len(&answer["data"]["events"]), 2, "{answer}");
     for (from, to) in [(0, 5), (5, 4), (1, 1001)] {
-        let refused = gql(&app, &app.reader, events, json!({"from": from, "to": to})).await;
+        let refused = gql(&app, &app.auditor, events, json!({"from": from, "to": to})).await;
         let message = error(&refused);
         assert!(message.contains("1 <= from <= to < from + 1000"), "{message}");
     }

@@ -24,6 +24,7 @@ pub struct TestApp {
     pub admin: String,
     pub submitter: String,
     pub reader: String,
+    pub auditor: String,
     pub http: reqwest::Client,
     /// With [`spawn_app_with_kafka`]: this test's own topic prefix.
     pub topic_prefix: Option<String>,
@@ -58,9 +59,22 @@ pub async fn spawn_app_in(data_dir: TempDir, database_url: Option<String>, serve
     let (child, url) = start_with(data_dir.path(), database_url.as_deref(), &serve_args).await;
     let admin = mint(data_dir.path(), "alice", "admin");
     let submitter = mint(data_dir.path(), "ci-build", "submitter");
-    let reader = mint(data_dir.path(), "auditor", "reader");
+    let reader = mint(data_dir.path(), "dashboard", "reader");
+    let auditor = mint(data_dir.path(), "auditor", "auditor");
     let http = reqwest::Client::new();
-    TestApp { url, data_dir, database_url, admin, submitter, reader, http, topic_prefix: None, serve_args, child }
+    TestApp {
+        url,
+        data_dir,
+        database_url,
+        admin,
+        submitter,
+        reader,
+        auditor,
+        http,
+        topic_prefix: None,
+        serve_args,
+        child,
+    }
 }
 
 /// The Kafka broker the test script started, if any.
@@ -174,7 +188,7 @@ impl TestApp {
 
     /// The whole log as the audit endpoint streams it.
     pub async fn audit_log(&self) -> String {
-        let response = self.get("/v1/audit/events", &self.reader).await;
+        let response = self.get("/v1/audit/events", &self.auditor).await;
         assert_eq!(response.status(), 200);
         response.text().await.expect("audit body")
     }

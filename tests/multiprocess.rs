@@ -160,6 +160,6 @@ async fn acknowledged_receipts_survive_a_crash() {
     let after = submit(&app.http, &app.url, &app.submitter, &unit(9), 0).await.expect("accepted after restart");
     acks.push(after);
     check_log(&app.audit_log().await, &acks);
-    let verify = app.cli(&app.reader, &["audit", "verify"]);
+    let verify = app.cli(&app.auditor, &["audit", "verify"]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
 }

@@ -198,7 +198,7 @@ async fn receipts_of_both_versions_are_read_evaluated_replayed_and_verified() {
 
     // Every event verifies, the old ones untouched: from the server, and
     // from the stored log once the server is gone.
-    let verified = app.cli(&app.reader, &["audit", "verify"]);
+    let verified = app.cli(&app.auditor, &["audit", "verify"]);
     assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
     let stopped = app.stop().await;
     let verified = stopped.verify();

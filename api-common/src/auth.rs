@@ -25,14 +25,29 @@ impl Authenticated {
         if self.0.has(role) {
             Ok(&self.0)
         } else {
-            Err(ApiError::Forbidden(format!("this needs the {role} role")))
+            Err(self.deny(format!("this needs the {role} role")))
         }
     }
 
-    /// Refuses with 403 unless the caller may read (`reader` or `admin`):
-    /// a CI job's `submitter` token does not open the audit log.
+    /// Refuses with 403 unless the caller may read units, gates and
+    /// stages (`reader` or `admin`).
     pub fn require_reader(&self) -> Result<&Principal, ApiError> {
         self.require(Role::Reader)
+    }
+
+    /// Refuses with 403 unless the caller may replay the log (`auditor`
+    /// or `admin`): neither a CI job's token nor a reader's opens it.
+    pub fn require_auditor(&self) -> Result<&Principal, ApiError> {
+        self.require(Role::Auditor)
+    }
+
+    /// A 403 for this caller, logged: denials are how a leaked or
+    /// misconfigured token shows itself.
+    pub fn deny(&self, why: String) -> ApiError {
+        let principal = &self.0;
+        let roles: Vec<&str> = principal.roles().iter().map(|r| r.as_str()).collect();
+        tracing::warn!(principal = %principal.identity(), roles = ?roles, reason = %why, "access denied");
+        ApiError::Forbidden(why)
     }
 }
 
@@ -55,7 +70,10 @@ where
             .map(str::trim)
             .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'".into()))?;
         let access = Arc::<Access>::from_ref(state);
-        let principal = access.tokens.validate(token).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+        let principal = access.tokens.validate(token).await.map_err(|e| {
+            tracing::info!(reason = %e, "token refused");
+            ApiError::Unauthorized(e.to_string())
+        })?;
         access
             .limits
             .check(&principal.identity())

@@ -31,6 +31,10 @@ pub enum ApiError {
     /// The body is not JSON at all (400).
     #[error("the body is not valid JSON: {0}")]
     MalformedJson(String),
+    /// Valid JSON, or a body, that cannot be taken as it is sent (400):
+    /// nested too deeply, malformed gzip, a batch of GraphQL operations.
+    #[error("{0}")]
+    BadRequest(String),
     /// The body broke schema or input rules (422), naming each field.
     #[error("the request is invalid")]
     Validation(Vec<FieldError>),
@@ -50,6 +54,9 @@ pub enum ApiError {
     TooLarge { limit: usize },
     #[error("unsupported content type: {0}")]
     UnsupportedMediaType(String),
+    /// A `Content-Encoding` other than gzip (415).
+    #[error("unsupported content encoding {0:?}; send the body as it is or with Content-Encoding: gzip")]
+    UnsupportedEncoding(String),
     #[error("too many requests from this caller; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     /// Anything else: logged whole, answered with a generic message.
@@ -85,14 +92,14 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::MalformedJson(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) | ApiError::Domain { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -101,6 +108,7 @@ impl ApiError {
     fn kind(&self) -> &'static str {
         match self {
             ApiError::MalformedJson(_) => "malformed-json",
+            ApiError::BadRequest(_) => "bad-request",
             ApiError::Validation(_) => "validation",
             ApiError::Domain { .. } => "domain-rule",
             ApiError::NotFound(_) => "not-found",
@@ -109,6 +117,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::TooLarge { .. } => "too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
+            ApiError::UnsupportedEncoding(_) => "unsupported-encoding",
             ApiError::RateLimited { .. } => "rate-limited",
             ApiError::Internal(_) => "internal",
         }
@@ -161,6 +170,10 @@ impl IntoResponse for ApiError {
             if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
+        }
+        if let ApiError::UnsupportedEncoding(_) = &self {
+            // RFC 9110 §15.5.16: say which codings would have been taken.
+            response.headers_mut().insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -5,16 +5,19 @@
 
 mod auth;
 mod body;
+mod encoding;
 mod error;
 mod extract;
+mod nesting;
 mod rate_limit;
 mod request_id;
 mod schemas;
 
 pub use auth::{Access, Authenticated};
-pub use body::{JsonBody, MAX_BODY_BYTES};
+pub use body::{parse_json, JsonBody, DSSE_ENVELOPE, MAX_BODY_BYTES};
 pub use error::{ApiError, FieldError};
 pub use extract::{ApiPath, ApiQuery};
+pub use nesting::MAX_JSON_DEPTH;
 pub use rate_limit::RateLimiter;
 pub use request_id::{request_id_layer, RequestId};
 pub use schemas::{SchemaKind, Schemas};

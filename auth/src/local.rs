@@ -24,8 +24,7 @@ impl LocalIssuer {
 
     /// A token for `subject` with `roles`, valid from `now` for `ttl`.
     pub fn mint(&self, subject: &str, roles: &[Role], ttl: Duration, now: OffsetDateTime) -> Result<String, AuthError> {
-        let printable = !subject.chars().any(char::is_control);
-        if subject.is_empty() || subject.chars().count() > 128 || !printable {
+        if !crate::validate::valid_subject(subject) {
             return Err(AuthError::BadSubject);
         }
         let claims = Claims {
@@ -33,6 +32,7 @@ impl LocalIssuer {
             sub: subject.to_owned(),
             aud: AUDIENCE.to_owned(),
             iat: now.unix_timestamp(),
+            nbf: now.unix_timestamp(),
             exp: (now + ttl).unix_timestamp(),
             roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
         };

@@ -1,39 +1,86 @@
-//! Token validation, the one path every bearer token takes.
+//! Token validation, the one path every bearer token takes, whether the
+//! instance minted it or an OIDC issuer did.
 
-use crate::{AuthError, Principal, Role};
+use crate::keys::{KeySet, VerifyKey};
+use crate::oidc::RemoteKeys;
+use crate::{AccessConfig, AuthError, Grant, Principal, Role};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// The `aud` every Tollgate token must carry.
+/// The `aud` of locally minted tokens, and of OIDC issuers' by default.
 pub const AUDIENCE: &str = "tollgate";
 
-/// The claims Tollgate reads.
+/// Clock skew allowed on the local issuer's `exp` and `nbf`.
+const LOCAL_LEEWAY_SECS: u64 = 30;
+
+/// The claims of a locally minted token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
     pub sub: String,
     pub aud: String,
     pub iat: i64,
+    pub nbf: i64,
     pub exp: i64,
     #[serde(default)]
     pub roles: Vec<String>,
 }
 
+/// Where an issuer's keys come from.
+enum Keys {
+    /// Configured once (the instance's own key).
+    Fixed(KeySet),
+    /// An OIDC issuer's JWKS.
+    Remote(Box<RemoteKeys>),
+}
+
+/// How a token's claims become grants.
+enum RoleSource {
+    /// The local issuer's `roles` claim, unlimited: only the holder of the
+    /// instance key can mint one.
+    RolesClaim,
+    /// An OIDC issuer's groups claim, through the configured grants.
+    Grants { groups_claim: String },
+}
+
 struct Issuer {
-    algorithms: Vec<Algorithm>,
-    keys: HashMap<String, DecodingKey>,
+    audience: String,
+    leeway_secs: u64,
+    keys: Keys,
+    roles: RoleSource,
+}
+
+impl Issuer {
+    /// The key `kid` names; an unknown `kid` fetches the issuer's key set
+    /// again (at most once per cooldown), since the issuer may have
+    /// rotated its keys.
+    async fn key(&self, kid: &str) -> Option<Arc<VerifyKey>> {
+        match &self.keys {
+            Keys::Fixed(set) => set.get(kid).cloned(),
+            Keys::Remote(remote) => {
+                remote.refresh_if_stale().await;
+                if let Some(key) = remote.get(kid) {
+                    return Some(key);
+                }
+                remote.refresh().await;
+                remote.get(kid)
+            }
+        }
+    }
 }
 
 /// Tokens remembered as valid before their signature is checked again.
 const ACCEPTED_CAPACITY: usize = 10_000;
 
-/// The trusted issuers and their keys.
+/// The trusted issuers, their keys and the configured grants.
 #[derive(Default)]
 pub struct TokenValidator {
     issuers: HashMap<String, Issuer>,
+    access: AccessConfig,
     /// Tokens already verified, by their full text (signature included, so
     /// only the very same token hits), with their expiry: a CI job sends
     /// the same token thousands of times, and the signature check is the
@@ -42,25 +89,59 @@ pub struct TokenValidator {
 }
 
 impl TokenValidator {
-    /// Trusts `issuer` for tokens signed with the Ed25519 public key
-    /// `public` (32 bytes) under `key_id`.
+    /// Trusts `issuer` for EdDSA tokens signed with the Ed25519 public key
+    /// `public` (32 bytes) under `key_id`, taking roles from the `roles`
+    /// claim: the embedded default's own issuer.
     pub fn trust_ed25519(&mut self, issuer: &str, key_id: &str, public: &[u8; 32]) {
-        let entry = self
-            .issuers
-            .entry(issuer.to_owned())
-            .or_insert_with(|| Issuer { algorithms: vec![Algorithm::EdDSA], keys: HashMap::new() });
-        entry.keys.insert(key_id.to_owned(), DecodingKey::from_ed_der(public));
+        let key = VerifyKey { key: DecodingKey::from_ed_der(public), algorithms: vec![Algorithm::EdDSA] };
+        let entry = self.issuers.entry(issuer.to_owned()).or_insert_with(|| Issuer {
+            audience: AUDIENCE.to_owned(),
+            leeway_secs: LOCAL_LEEWAY_SECS,
+            keys: Keys::Fixed(KeySet::new()),
+            roles: RoleSource::RolesClaim,
+        });
+        if let Keys::Fixed(set) = &mut entry.keys {
+            set.insert(key_id.to_owned(), Arc::new(key));
+        }
     }
 
-    /// Checks signature, issuer, audience and expiry; answers who is calling.
-    pub fn validate(&self, token: &str) -> Result<Principal, AuthError> {
+    /// Trusts the OIDC issuers of `config`, with its grants. Keys are
+    /// fetched on first use (or by [`TokenValidator::fetch_keys`]).
+    pub fn trust_oidc(&mut self, config: &AccessConfig) {
+        for issuer in &config.issuers {
+            self.issuers.insert(
+                issuer.url.clone(),
+                Issuer {
+                    audience: issuer.audience.clone(),
+                    leeway_secs: issuer.leeway.as_secs(),
+                    keys: Keys::Remote(Box::new(RemoteKeys::new(issuer.clone()))),
+                    roles: RoleSource::Grants { groups_claim: issuer.groups_claim.clone() },
+                },
+            );
+        }
+        self.access = config.clone();
+    }
+
+    /// Fetches every OIDC issuer's keys now, so the first caller does not
+    /// wait; an issuer that cannot be reached is only logged.
+    pub async fn fetch_keys(&self) {
+        for issuer in self.issuers.values() {
+            if let Keys::Remote(remote) = &issuer.keys {
+                remote.refresh().await;
+            }
+        }
+    }
+
+    /// Checks signature, issuer, audience, expiry and not-before; answers
+    /// who is calling and what it was granted.
+    pub async fn validate(&self, token: &str) -> Result<Principal, AuthError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         if let Some((principal, exp)) = self.lock().get(token) {
             if now < *exp {
                 return Ok(principal.clone());
             }
         }
-        let (principal, exp) = self.verify(token)?;
+        let (principal, exp) = self.verify(token).await?;
         let mut accepted = self.lock();
         if accepted.len() >= ACCEPTED_CAPACITY {
             accepted.clear();
@@ -74,34 +155,70 @@ impl TokenValidator {
     }
 
     /// The full check: issuer, key, algorithm, signature, claims.
-    fn verify(&self, token: &str) -> Result<(Principal, i64), AuthError> {
+    async fn verify(&self, token: &str) -> Result<(Principal, i64), AuthError> {
+        // An `alg` jsonwebtoken does not know (`none` among them) fails here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
-        let unverified = unverified_issuer(token)?;
-        let issuer = self.issuers.get(&unverified).ok_or_else(|| AuthError::UnknownIssuer(unverified.clone()))?;
-        if !issuer.algorithms.contains(&header.alg) {
+        let iss = unverified_issuer(token)?;
+        let issuer = self
+            .issuers
+            .get(iss.trim_end_matches('/'))
+            .or_else(|| self.issuers.get(&iss))
+            .ok_or_else(|| AuthError::UnknownIssuer(iss.clone()))?;
+        let kid = header.kid.unwrap_or_default();
+        let key = issuer.key(&kid).await.ok_or(AuthError::UnknownKey(kid))?;
+        if !key.algorithms.contains(&header.alg) {
             return Err(AuthError::AlgorithmNotAllowed);
         }
-        let kid = header.kid.unwrap_or_default();
-        let key = issuer.keys.get(&kid).ok_or(AuthError::UnknownKey(kid))?;
         let mut validation = Validation::new(header.alg);
-        validation.algorithms = issuer.algorithms.clone();
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_issuer(&[&unverified]);
+        validation.algorithms = vec![header.alg];
+        validation.leeway = issuer.leeway_secs;
+        validation.validate_nbf = true;
+        validation.set_audience(&[&issuer.audience]);
+        validation.set_issuer(&[&iss]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => AuthError::Expired,
-            other => AuthError::Invalid(format!("{other:?}")),
-        })?;
-        let claims = data.claims;
-        let principal = Principal {
-            issuer: claims.iss,
-            subject: claims.sub,
-            // Unknown role names grant nothing rather than failing the token:
-            // an issuer may carry roles meant for other services.
-            roles: claims.roles.iter().filter_map(|r| r.parse::<Role>().ok()).collect(),
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                ErrorKind::InvalidAudience => AuthError::WrongAudience,
+                ErrorKind::InvalidIssuer => AuthError::UnknownIssuer(iss.clone()),
+                ErrorKind::InvalidAlgorithm => AuthError::AlgorithmNotAllowed,
+                other => AuthError::Invalid(format!("{other:?}")),
+            })?
+            .claims;
+        let subject =
+            claims.get("sub").and_then(Value::as_str).filter(|s| valid_subject(s)).ok_or(AuthError::BadSubject)?;
+        let exp = claims.get("exp").and_then(Value::as_i64).ok_or(AuthError::Malformed)?;
+        let grants = match &issuer.roles {
+            RoleSource::RolesClaim => strings(claims.get("roles"))
+                .iter()
+                // Unknown role names grant nothing rather than failing the
+                // token: an issuer may carry roles meant for other services.
+                .filter_map(|r| r.parse::<Role>().ok())
+                .map(Grant::unlimited)
+                .collect(),
+            RoleSource::Grants { groups_claim } => {
+                self.access.grants_for(iss.trim_end_matches('/'), subject, &strings(claims.get(groups_claim)))
+            }
         };
-        Ok((principal, claims.exp))
+        let principal = Principal { issuer: iss.clone(), subject: subject.to_owned(), grants };
+        Ok((principal, exp))
     }
+}
+
+/// A claim holding one string or a list of strings (issuers differ).
+fn strings(claim: Option<&Value>) -> Vec<String> {
+    match claim {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Subjects are recorded in every event a caller causes: 1 to 256
+/// characters, none of them control characters.
+pub(crate) fn valid_subject(subject: &str) -> bool {
+    !subject.is_empty() && subject.chars().count() <= 256 && !subject.chars().any(char::is_control)
 }
 
 /// The `iss` claim before the signature is checked, only to pick the
@@ -132,47 +249,51 @@ mod tests {
         (issuer, validator)
     }
 
-    #[test]
-    fn minted_tokens_validate_with_roles() {
+    #[tokio::test]
+    async fn minted_tokens_validate_with_roles() {
         let (issuer, validator) = setup();
         let token = issuer.mint("ci", &[Role::Submitter], Duration::hours(1), OffsetDateTime::now_utc()).unwrap();
-        let p = validator.validate(&token).unwrap();
+        let p = validator.validate(&token).await.unwrap();
         assert_eq!(p.subject, "ci");
         assert!(p.has(Role::Submitter));
         assert!(!p.has(Role::Admin));
     }
 
-    #[test]
-    fn expired_foreign_and_tampered_tokens_fail() {
+    #[tokio::test]
+    async fn expired_early_foreign_and_tampered_tokens_fail() {
         let (issuer, validator) = setup();
         let old = OffsetDateTime::now_utc() - Duration::days(2);
         let expired = issuer.mint("ci", &[Role::Admin], Duration::hours(1), old).unwrap();
-        assert_eq!(validator.validate(&expired), Err(AuthError::Expired));
+        assert_eq!(validator.validate(&expired).await, Err(AuthError::Expired));
+
+        let later = OffsetDateTime::now_utc() + Duration::hours(1);
+        let early = issuer.mint("ci", &[Role::Admin], Duration::hours(1), later).unwrap();
+        assert_eq!(validator.validate(&early).await, Err(AuthError::NotYetValid));
 
         let other = LocalIssuer::new(&SigningKey::from_bytes(&[9u8; 32]), "k1").unwrap();
         let forged = other.mint("ci", &[Role::Admin], Duration::hours(1), OffsetDateTime::now_utc()).unwrap();
-        assert!(matches!(validator.validate(&forged), Err(AuthError::Invalid(_))));
+        assert!(matches!(validator.validate(&forged).await, Err(AuthError::Invalid(_))));
 
-        assert_eq!(validator.validate("not.a.token"), Err(AuthError::Malformed));
+        assert_eq!(validator.validate("not.a.token").await, Err(AuthError::Malformed));
     }
 
-    #[test]
-    fn a_remembered_token_still_expires_and_a_changed_one_is_checked_again() {
+    #[tokio::test]
+    async fn a_remembered_token_still_expires_and_a_changed_one_is_checked_again() {
         let (issuer, validator) = setup();
         let now = OffsetDateTime::now_utc();
         let token = issuer.mint("ci", &[Role::Reader], Duration::hours(1), now).unwrap();
-        assert!(validator.validate(&token).is_ok());
-        assert!(validator.validate(&token).is_ok());
+        assert!(validator.validate(&token).await.is_ok());
+        assert!(validator.validate(&token).await.is_ok());
         // One character of the signature changed: not the remembered token.
         let mut forged = token.clone();
         let last = forged.pop().unwrap();
         forged.push(if last == 'A' { 'B' } else { 'A' });
-        assert!(validator.validate(&forged).is_err());
+        assert!(validator.validate(&forged).await.is_err());
         // Remembered, but its expiry has passed: checked again, and refused.
         let expired = issuer.mint("ci", &[Role::Reader], Duration::hours(1), now - Duration::days(1)).unwrap();
-        let principal = validator.verify(&token).unwrap().0;
+        let principal = validator.verify(&token).await.unwrap().0;
         validator.lock().insert(expired.clone(), (principal, now.unix_timestamp() - 1));
-        assert_eq!(validator.validate(&expired), Err(AuthError::Expired));
+        assert_eq!(validator.validate(&expired).await, Err(AuthError::Expired));
     }
 
     #[test]
@@ -180,5 +301,7 @@ mod tests {
         let (issuer, _) = setup();
         let now = OffsetDateTime::now_utc();
         assert_eq!(issuer.mint("", &[], Duration::hours(1), now), Err(AuthError::BadSubject));
+        assert!(!valid_subject("a\u{0}b"));
+        assert!(valid_subject("service-account-ci"));
     }
 }

@@ -110,6 +110,7 @@ fn request(seq: u64) -> anyhow::Result<AppendRequest> {
         }],
         submitted_at: time::OffsetDateTime::now_utc(),
         cloudevent: None,
+        signature: None,
     };
     let id = receipt.id;
     let mut events = vec![Event::ReceiptSubmitted(Box::new(receipt))];

@@ -11,7 +11,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tollgate_api_common::{ApiError, ApiPath, Authenticated, JsonBody, SchemaKind};
 use tollgate_auth::Role;
-use tollgate_domain::{ActionName, Catalog, CatalogCommand, GateMode, GateName, InvalidField, StageName};
+use tollgate_domain::{
+    ActionName, Catalog, CatalogCommand, Ed25519PublicKey, GateMode, GateName, InvalidField, KeyId, ProducerKey,
+    StageName,
+};
 
 #[derive(Deserialize)]
 struct GateWire {
@@ -23,12 +26,23 @@ struct GateWire {
     custom_schema: Option<Value>,
     owner: Option<String>,
     description: Option<String>,
+    #[serde(default)]
+    producer_keys: Vec<ProducerKeyWire>,
+    #[serde(default)]
+    require_signed: bool,
+}
+
+#[derive(Deserialize)]
+struct ProducerKeyWire {
+    id: String,
+    ed25519: String,
 }
 
 #[derive(Deserialize)]
 struct StageWire {
     name: String,
     gates: Vec<String>,
+    owner: Option<String>,
     description: Option<String>,
 }
 
@@ -69,25 +83,43 @@ pub async fn define_gate(
     ctx: RequestContext,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let principal = auth.require(Role::Admin)?;
+    let principal = may_define(&auth)?;
     let service = &state.service;
     service.schemas().check(SchemaKind::Gate, &body.value)?;
     let wire: GateWire = parse(&body.value)?;
     let gate = GateName::parse(&wire.name).map_err(|e| ApiError::from(e.renamed("/name")))?;
     let required_actions = parse_names(&wire.required_actions, "/required_actions", ActionName::parse)?;
+    let producer_keys = wire
+        .producer_keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let at = format!("/producer_keys/{i}");
+            Ok(ProducerKey {
+                id: KeyId::parse(&k.id).map_err(|e| e.renamed(&format!("{at}/id")))?,
+                ed25519: Ed25519PublicKey::parse(&k.ed25519).map_err(|e| e.renamed(&format!("{at}/ed25519")))?,
+            })
+        })
+        .collect::<Result<Vec<_>, InvalidField>>()?;
     if let Some(schema) = &wire.custom_schema {
         service.schemas().check_custom_schema(schema)?;
     }
-    let cmd = CatalogCommand::DefineGate {
-        gate: gate.clone(),
-        required_actions,
-        mode: wire.mode,
-        custom_schema: wire.custom_schema,
-        owner: wire.owner,
-        description: wire.description,
-    };
-    let target = Target::Gate(gate);
-    let appended = service.run_catalog(cmd, target.stream(), ctx.metadata(principal), false).await?;
+    let target = Target::Gate(gate.clone());
+    let appended = service
+        .run_catalog(target.stream(), ctx.metadata(principal), false, |catalog| {
+            let owner = owner_for(&auth, &target, catalog, wire.owner)?;
+            Ok(CatalogCommand::DefineGate {
+                gate,
+                required_actions,
+                mode: wire.mode,
+                custom_schema: wire.custom_schema,
+                owner,
+                description: wire.description,
+                producer_keys,
+                require_signed: wire.require_signed,
+            })
+        })
+        .await?;
     Ok(answer(&appended, target.definition(&service.catalog())))
 }
 
@@ -97,15 +129,19 @@ pub async fn define_stage(
     ctx: RequestContext,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let principal = auth.require(Role::Admin)?;
+    let principal = may_define(&auth)?;
     let service = &state.service;
     service.schemas().check(SchemaKind::Stage, &body.value)?;
     let wire: StageWire = parse(&body.value)?;
     let stage = StageName::parse(&wire.name).map_err(|e| ApiError::from(e.renamed("/name")))?;
     let gates = parse_names(&wire.gates, "/gates", GateName::parse)?;
-    let cmd = CatalogCommand::DefineStage { stage: stage.clone(), gates, description: wire.description };
-    let target = Target::Stage(stage);
-    let appended = service.run_catalog(cmd, target.stream(), ctx.metadata(principal), false).await?;
+    let target = Target::Stage(stage.clone());
+    let appended = service
+        .run_catalog(target.stream(), ctx.metadata(principal), false, |catalog| {
+            let owner = owner_for(&auth, &target, catalog, wire.owner)?;
+            Ok(CatalogCommand::DefineStage { stage, gates, owner, description: wire.description })
+        })
+        .await?;
     Ok(answer(&appended, target.definition(&service.catalog())))
 }
 
@@ -129,6 +165,21 @@ impl Target {
         match self {
             Target::Gate(gate) => format!("gate:{gate}"),
             Target::Stage(stage) => format!("stage:{stage}"),
+        }
+    }
+
+    /// `None` when not defined; `Some(owner)` when defined.
+    fn owner<'c>(&self, catalog: &'c Catalog) -> Option<Option<&'c str>> {
+        match self {
+            Target::Gate(gate) => catalog.gate(gate).map(|g| g.owner.as_deref()),
+            Target::Stage(stage) => catalog.stage(stage).map(|s| s.owner.as_deref()),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Target::Gate(gate) => format!("gate {gate}"),
+            Target::Stage(stage) => format!("stage {stage}"),
         }
     }
 
@@ -177,11 +228,59 @@ async fn toggle(
         "disable" => false,
         _ => return Err(ApiError::NotFound("no such endpoint".into())),
     };
-    let principal = auth.require(Role::Admin)?;
+    let principal = may_define(&auth)?;
     let service = &state.service;
     service.schemas().check(SchemaKind::Toggle, &body.value)?;
     let wire: ToggleWire = parse(&body.value)?;
-    let cmd = target.command(enable, wire.reason);
-    let appended = service.run_catalog(cmd, target.stream(), ctx.metadata(principal), true).await?;
+    let appended = service
+        .run_catalog(target.stream(), ctx.metadata(principal), true, |catalog| {
+            if target.owner(catalog).is_some() {
+                owner_for(&auth, &target, catalog, None)?;
+            }
+            // An unknown target is the catalog's 404, decided next.
+            Ok(target.command(enable, wire.reason))
+        })
+        .await?;
     Ok(answer(&appended, target.definition(&service.catalog())))
+}
+
+/// Admins and gate owners change definitions; anyone else is refused
+/// before the body is read.
+fn may_define(auth: &Authenticated) -> Result<&tollgate_auth::Principal, ApiError> {
+    if auth.0.has(Role::GateOwner) {
+        Ok(&auth.0)
+    } else {
+        Err(auth.deny("this needs the admin or gate-owner role".into()))
+    }
+}
+
+/// The owner to record on a definition of `target`, or a 403. Admins may
+/// change anything and name any owner. A gate owner may define what does
+/// not exist yet, and change only what is owned under one of its owner
+/// names; what it defines is recorded under its owner name.
+fn owner_for(
+    auth: &Authenticated,
+    target: &Target,
+    catalog: &Catalog,
+    requested: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let principal = &auth.0;
+    let existing = target.owner(catalog);
+    if principal.is_admin() {
+        return Ok(requested.or_else(|| existing.flatten().map(str::to_owned)));
+    }
+    let mine = principal.owner_names();
+    if let Some(owner) = existing {
+        if !owner.is_some_and(|o| mine.iter().any(|m| m == o)) {
+            let whose = owner.map_or("no owner (only admins may change it)".to_owned(), |o| format!("owner {o:?}"));
+            return Err(auth.deny(format!("{} has {whose}; this caller owns as {mine:?}", target.describe())));
+        }
+    }
+    match requested {
+        Some(owner) if !mine.contains(&owner) => {
+            Err(auth.deny(format!("a gate owner may only name itself as owner ({mine:?}), not {owner:?}")))
+        }
+        Some(owner) => Ok(Some(owner)),
+        None => Ok(existing.flatten().map(str::to_owned).or_else(|| mine.first().cloned())),
+    }
 }

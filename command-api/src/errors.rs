@@ -17,6 +17,7 @@ pub fn receipt_error(e: ReceiptError) -> ApiError {
         ReceiptError::BadReason => at("/reason"),
         ReceiptError::DuplicateReceipt(_) | ReceiptError::AlreadyRevoked(_) => ApiError::Conflict(detail),
         ReceiptError::ReceiptNotFound(_) => ApiError::NotFound(detail),
+        ReceiptError::UnsignedReceipt(_) | ReceiptError::UnknownProducerKey { .. } => at("/signatures"),
     }
 }
 
@@ -30,6 +31,8 @@ pub fn catalog_error(e: CatalogError, path_target: bool) -> ApiError {
         CatalogError::UnknownGate(_) | CatalogError::NoGates | CatalogError::DuplicateGate(_) => at("/gates"),
         CatalogError::UnknownStage(_) => at("/name"),
         CatalogError::DuplicateAction(_) => at("/required_actions"),
+        CatalogError::DuplicateKey(_) => at("/producer_keys"),
+        CatalogError::SignedWithoutKeys => at("/require_signed"),
         CatalogError::TextTooLong { field } => at(&format!("/{field}")),
     }
 }

@@ -5,6 +5,7 @@
 
 mod caller;
 mod catalog;
+mod dsse;
 mod errors;
 mod receipt_input;
 mod receipts;

@@ -1,6 +1,7 @@
 //! `POST /v1/receipts` and `POST /v1/receipts/{id}/revoke`.
 
 use crate::caller::RequestContext;
+use crate::dsse;
 use crate::receipt_input::{read_receipt, CLOUDEVENTS_JSON};
 use crate::service::{idempotency_key, Appended};
 use crate::CommandState;
@@ -11,7 +12,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
-use tollgate_api_common::{ApiError, ApiPath, Authenticated, JsonBody, SchemaKind};
+use tollgate_api_common::{ApiError, ApiPath, Authenticated, JsonBody, SchemaKind, DSSE_ENVELOPE};
 use tollgate_auth::{Principal, Role};
 use tollgate_domain::{Catalog, InvalidField, Producer, Receipt, UnitCommand, UnitKey};
 use ulid::Ulid;
@@ -76,13 +77,42 @@ pub async fn submit(
         return answer(&first, StatusCode::CREATED);
     }
 
-    let prefix = if cloudevent { "/data" } else { "" };
-    let input = read_receipt(&body, service.schemas())?;
+    // A signed receipt arrives as a DSSE envelope around the receipt JSON.
+    let envelope = if body.media_type == DSSE_ENVELOPE { Some(dsse::open(&body.value)?) } else { None };
+    let prefix = match (&envelope, cloudevent) {
+        (Some(_), _) => "/payload",
+        (None, true) => "/data",
+        (None, false) => "",
+    };
+    let receipt_body = envelope.as_ref().map_or(&body, |e| &e.receipt);
+    let input = read_receipt(receipt_body, service.schemas())
+        .map_err(|e| e.under(if envelope.is_some() { prefix } else { "" }))?;
+    // Checked before anything is decided: a project's CI learns nothing
+    // about another project's units, not even whether its receipt would
+    // be valid.
+    if !principal.may_submit(input.unit.name(), input.gate.as_str(), input.action.as_str()) {
+        return Err(auth.deny(format!(
+            "this caller may not submit receipts for unit {} to gate {} for action {}",
+            input.unit.name(),
+            input.gate,
+            input.action
+        )));
+    }
     let custom_at = format!("{prefix}/custom");
     let (gate, custom) = (input.gate.clone(), input.custom.clone());
     let check_custom = move |catalog: &Catalog| match catalog.gate(&gate).and_then(|g| g.custom_schema.as_ref()) {
         Some(schema) => service.schemas().check_custom_at(schema, &custom, &custom_at),
         None => Ok(()),
+    };
+    // Checked against the gate's keys now; the decision checks again that
+    // the key is still registered, on the catalog it decides with.
+    let signature = match &envelope {
+        Some(envelope) => {
+            let catalog = service.catalog();
+            let keys = catalog.gate(&input.gate).map(|g| g.producer_keys.as_slice()).unwrap_or_default();
+            Some(envelope.verify(keys)?)
+        }
+        None => None,
     };
     let receipt = Receipt {
         id: Ulid::new(),
@@ -95,6 +125,7 @@ pub async fn submit(
         artifacts: input.artifacts,
         submitted_at: OffsetDateTime::now_utc(),
         cloudevent: input.cloudevent,
+        signature,
     };
     let unit_key = receipt.unit.key();
     let cmd = UnitCommand::Submit(Box::new(receipt));
@@ -172,7 +203,7 @@ mod tests {
     use super::*;
 
     fn principal(issuer: &str, subject: &str) -> Principal {
-        Principal { issuer: issuer.into(), subject: subject.into(), roles: vec![Role::Submitter] }
+        Principal::new(issuer, subject, &[Role::Submitter])
     }
 
     /// Receipts stored before version 2 hold `Principal::identity()`; the

@@ -66,17 +66,22 @@ impl CommandService {
 
     /// Runs a gate or stage command on its definition stream.
     #[instrument(skip_all, fields(stream = %stream))]
+    /// Runs the catalog command `command` builds from the freshest catalog:
+    /// what it checks there (who owns a gate) holds when its events are
+    /// appended, since catalog writes go one at a time and the append
+    /// expects the stream's version.
     pub async fn run_catalog(
         &self,
-        cmd: CatalogCommand,
         stream: String,
         metadata: Value,
         path_target: bool,
+        command: impl FnOnce(&Catalog) -> Result<CatalogCommand, ApiError>,
     ) -> Result<Appended, ApiError> {
         let _one_at_a_time = self.catalog_writes.lock().await;
         let version = self.log.read_stream(&stream).await.map_err(ApiError::internal)?.last().map(|e| e.stream_version);
         // Definitions are decided on the freshest catalog, whatever its age.
         let catalog = self.catalog.refresh(&self.log).await.map_err(ApiError::internal)?;
+        let cmd = command(&catalog)?;
         let events = decide_catalog(&cmd, &catalog).map_err(|e| catalog_error(e, path_target))?;
         if events.is_empty() {
             return Ok(Appended { events: vec![], replayed: false });

@@ -2,6 +2,7 @@
 
 use crate::events::{Event, GateMode};
 use crate::names::{ActionName, GateName, StageName};
+use crate::signing::ProducerKey;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -15,6 +16,8 @@ pub struct GateDefinition {
     pub custom_schema: Option<Value>,
     pub owner: Option<String>,
     pub description: Option<String>,
+    pub producer_keys: Vec<ProducerKey>,
+    pub require_signed: bool,
     pub enabled: bool,
 }
 
@@ -30,6 +33,7 @@ impl GateDefinition {
 pub struct StageDefinition {
     pub name: StageName,
     pub gates: Vec<GateName>,
+    pub owner: Option<String>,
     pub description: Option<String>,
     pub enabled: bool,
 }
@@ -64,7 +68,16 @@ impl Catalog {
     /// In-place form of [`Catalog::evolve`], for long-lived catalogs.
     pub fn apply(&mut self, event: &Event) {
         match event {
-            Event::GateDefined { gate, required_actions, mode, custom_schema, owner, description } => {
+            Event::GateDefined {
+                gate,
+                required_actions,
+                mode,
+                custom_schema,
+                owner,
+                description,
+                producer_keys,
+                require_signed,
+            } => {
                 // A redefinition keeps the gate's enabled state: disabling is a
                 // separate, deliberate act.
                 let enabled = self.gates.get(gate).is_none_or(|g| g.enabled);
@@ -77,19 +90,22 @@ impl Catalog {
                         custom_schema: custom_schema.clone(),
                         owner: owner.clone(),
                         description: description.clone(),
+                        producer_keys: producer_keys.clone(),
+                        require_signed: *require_signed,
                         enabled,
                     },
                 );
             }
             Event::GateDisabled { gate, .. } => self.set_gate_enabled(gate, false),
             Event::GateEnabled { gate } => self.set_gate_enabled(gate, true),
-            Event::StageDefined { stage, gates, description } => {
+            Event::StageDefined { stage, gates, owner, description } => {
                 let enabled = self.stages.get(stage).is_none_or(|s| s.enabled);
                 self.stages.insert(
                     stage.clone(),
                     StageDefinition {
                         name: stage.clone(),
                         gates: gates.clone(),
+                        owner: owner.clone(),
                         description: description.clone(),
                         enabled,
                     },

@@ -5,7 +5,8 @@
 use crate::catalog::Catalog;
 use crate::evaluate::transitions;
 use crate::events::{Event, GateMode, Receipt};
-use crate::names::{ActionName, GateName, StageName};
+use crate::names::{ActionName, GateName, KeyId, StageName};
+use crate::signing::ProducerKey;
 use crate::unit::UnitKey;
 use crate::unit_state::UnitState;
 use serde_json::Value;
@@ -26,10 +27,13 @@ pub enum CatalogCommand {
         custom_schema: Option<Value>,
         owner: Option<String>,
         description: Option<String>,
+        producer_keys: Vec<ProducerKey>,
+        require_signed: bool,
     },
     DefineStage {
         stage: StageName,
         gates: Vec<GateName>,
+        owner: Option<String>,
         description: Option<String>,
     },
     DisableGate {
@@ -61,6 +65,10 @@ pub enum CatalogError {
     DuplicateAction(ActionName),
     #[error("gate {0} is listed twice")]
     DuplicateGate(GateName),
+    #[error("producer key {0} is listed twice")]
+    DuplicateKey(KeyId),
+    #[error("a gate that requires signed receipts needs at least one producer key")]
+    SignedWithoutKeys,
     #[error("{field} must be at most {MAX_TEXT} characters")]
     TextTooLong { field: &'static str },
 }
@@ -69,9 +77,25 @@ pub enum CatalogError {
 /// disabling what is already disabled, appends nothing.
 pub fn decide_catalog(cmd: &CatalogCommand, catalog: &Catalog) -> Result<Vec<Event>, CatalogError> {
     match cmd {
-        CatalogCommand::DefineGate { gate, required_actions, mode, custom_schema, owner, description } => {
+        CatalogCommand::DefineGate {
+            gate,
+            required_actions,
+            mode,
+            custom_schema,
+            owner,
+            description,
+            producer_keys,
+            require_signed,
+        } => {
             if let Some(dup) = first_duplicate(required_actions) {
                 return Err(CatalogError::DuplicateAction(dup.clone()));
+            }
+            let key_ids: Vec<&KeyId> = producer_keys.iter().map(|k| &k.id).collect();
+            if let Some(dup) = first_duplicate(&key_ids) {
+                return Err(CatalogError::DuplicateKey((*dup).clone()));
+            }
+            if *require_signed && producer_keys.is_empty() {
+                return Err(CatalogError::SignedWithoutKeys);
             }
             check_text("owner", owner)?;
             check_text("description", description)?;
@@ -81,6 +105,8 @@ pub fn decide_catalog(cmd: &CatalogCommand, catalog: &Catalog) -> Result<Vec<Eve
                     && g.custom_schema == *custom_schema
                     && g.owner == *owner
                     && g.description == *description
+                    && g.producer_keys == *producer_keys
+                    && g.require_signed == *require_signed
             });
             Ok(if unchanged {
                 vec![]
@@ -92,10 +118,12 @@ pub fn decide_catalog(cmd: &CatalogCommand, catalog: &Catalog) -> Result<Vec<Eve
                     custom_schema: custom_schema.clone(),
                     owner: owner.clone(),
                     description: description.clone(),
+                    producer_keys: producer_keys.clone(),
+                    require_signed: *require_signed,
                 }]
             })
         }
-        CatalogCommand::DefineStage { stage, gates, description } => {
+        CatalogCommand::DefineStage { stage, gates, owner, description } => {
             if gates.is_empty() {
                 return Err(CatalogError::NoGates);
             }
@@ -105,14 +133,18 @@ pub fn decide_catalog(cmd: &CatalogCommand, catalog: &Catalog) -> Result<Vec<Eve
             if let Some(missing) = gates.iter().find(|g| catalog.gate(g).is_none()) {
                 return Err(CatalogError::UnknownGate(missing.clone()));
             }
+            check_text("owner", owner)?;
             check_text("description", description)?;
-            let unchanged = catalog.stage(stage).is_some_and(|s| s.gates == *gates && s.description == *description);
+            let unchanged = catalog
+                .stage(stage)
+                .is_some_and(|s| s.gates == *gates && s.owner == *owner && s.description == *description);
             Ok(if unchanged {
                 vec![]
             } else {
                 vec![Event::StageDefined {
                     stage: stage.clone(),
                     gates: gates.clone(),
+                    owner: owner.clone(),
                     description: description.clone(),
                 }]
             })
@@ -168,6 +200,10 @@ pub enum ReceiptError {
     AlreadyRevoked(Ulid),
     #[error("a revocation needs a reason of 1 to {MAX_TEXT} characters")]
     BadReason,
+    #[error("gate {0} accepts only receipts signed by one of its producer keys")]
+    UnsignedReceipt(GateName),
+    #[error("key {key_id} is not a producer key of gate {gate}")]
+    UnknownProducerKey { gate: GateName, key_id: KeyId },
 }
 
 /// Decides a unit command against the unit's state and the catalog. A
@@ -185,6 +221,18 @@ pub fn decide_unit(cmd: &UnitCommand, state: &UnitState, catalog: &Catalog) -> R
             }
             if state.receipt(&receipt.id).is_some() {
                 return Err(ReceiptError::DuplicateReceipt(receipt.id));
+            }
+            // The signature itself was checked by whoever built the
+            // command; here, that its key is still one the gate trusts.
+            match &receipt.signature {
+                Some(sig) if !gate.producer_keys.iter().any(|k| k.id == sig.key_id) => {
+                    return Err(ReceiptError::UnknownProducerKey {
+                        gate: receipt.gate.clone(),
+                        key_id: sig.key_id.clone(),
+                    })
+                }
+                None if gate.require_signed => return Err(ReceiptError::UnsignedReceipt(receipt.gate.clone())),
+                _ => {}
             }
             Event::ReceiptSubmitted(receipt.clone())
         }

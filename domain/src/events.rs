@@ -5,6 +5,7 @@
 use crate::artifact::ArtifactRef;
 use crate::names::{ActionName, GateName, StageName};
 use crate::producer::Producer;
+use crate::signing::{ProducerKey, ReceiptSignature};
 use crate::unit::{Unit, UnitKey};
 use crate::upcast::{self, UpcastError};
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,10 @@ pub struct Receipt {
     pub submitted_at: OffsetDateTime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloudevent: Option<CloudEventInfo>,
+    /// The producer's signature it arrived with (a DSSE envelope), when
+    /// signed. Added without a version change: absent means unsigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<ReceiptSignature>,
 }
 
 /// Everything that can be appended to the log.
@@ -70,6 +75,13 @@ pub enum Event {
         owner: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         description: Option<String>,
+        /// Producers' keys whose signed receipts this gate accepts (added
+        /// without a version change, like `require_signed`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        producer_keys: Vec<ProducerKey>,
+        /// Whether unsigned receipts are refused.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        require_signed: bool,
     },
     GateDisabled {
         gate: GateName,
@@ -82,6 +94,10 @@ pub enum Event {
     StageDefined {
         stage: StageName,
         gates: Vec<GateName>,
+        /// Added without a version change: stages defined before it have
+        /// no owner, and only admins may change them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         description: Option<String>,
     },

@@ -8,6 +8,16 @@ use serde_json::Value;
 /// identifiers pass; mixed case plus digits is what marks base64.
 const BLOB_MIN_LEN: usize = 128;
 
+/// Strings this long, wholly of the base64 alphabet and mixing cases and
+/// digits like encoded bytes do, are counted as pieces of a blob that was
+/// cut up to pass [`BLOB_MIN_LEN`].
+const PIECE_MIN_LEN: usize = 16;
+
+/// More piece characters than this within one object or array (counting
+/// everything nested in it) is a blob split over fields. Two signatures
+/// and a key fit; a file cut into pieces does not.
+const PIECES_MAX_LEN: usize = 256;
+
 /// Why a string was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobFinding {
@@ -16,18 +26,48 @@ pub struct BlobFinding {
     pub rule: &'static str,
 }
 
-/// Walks `value` and returns the first string that looks like binary data.
+/// Walks `value` and returns the first string that looks like binary
+/// data, or else the innermost object or array whose strings (and keys)
+/// add up to a blob split into pieces.
 pub fn find_blob(value: &Value, base: &str) -> Option<BlobFinding> {
-    match value {
-        Value::String(s) => check_string(s).map(|rule| BlobFinding { path: base.to_owned(), rule }),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| find_blob(v, &format!("{base}/{i}"))),
-        Value::Object(map) => map.iter().find_map(|(k, v)| {
-            if let Some(rule) = check_string(k) {
-                return Some(BlobFinding { path: format!("{base}/{}", escape(k)), rule });
+    walk(value, base).err()
+}
+
+/// The piece characters within `value`, or what makes it a blob.
+fn walk(value: &Value, path: &str) -> Result<usize, BlobFinding> {
+    let pieces = match value {
+        Value::String(s) => return checked(s, path),
+        Value::Array(items) => {
+            let mut pieces = 0;
+            for (i, item) in items.iter().enumerate() {
+                pieces += walk(item, &format!("{path}/{i}"))?;
             }
-            find_blob(v, &format!("{base}/{}", escape(k)))
-        }),
-        _ => None,
+            pieces
+        }
+        Value::Object(map) => {
+            let mut pieces = 0;
+            for (key, item) in map {
+                let path = format!("{path}/{}", escape(key));
+                pieces += checked(key, &path)? + walk(item, &path)?;
+            }
+            pieces
+        }
+        _ => 0,
+    };
+    if pieces > PIECES_MAX_LEN {
+        return Err(BlobFinding { path: path.to_owned(), rule: SPLIT_RULE });
+    }
+    Ok(pieces)
+}
+
+const SPLIT_RULE: &str =
+    "must not carry a base64-encoded blob split over several strings (store the data and reference it: uri + sha256)";
+
+/// One string (a value or a key) at `path`: refused, or its piece length.
+fn checked(s: &str, path: &str) -> Result<usize, BlobFinding> {
+    match check_string(s) {
+        Some(rule) => Err(BlobFinding { path: path.to_owned(), rule }),
+        None => Ok(piece_len(s)),
     }
 }
 
@@ -76,6 +116,37 @@ fn looks_like_base64(s: &str) -> bool {
         }
     }
     false
+}
+
+/// The length of `s` if the whole string looks like a piece of base64:
+/// only the (standard or URL-safe) alphabet, line breaks aside, at least
+/// [`PIECE_MIN_LEN`] long, with digits and with upper and lower case each
+/// at least a quarter of it. Random bytes encode to about 40 % of each
+/// case; identifiers (`testParseUtf8Input`), digests (one case), ULIDs
+/// (upper case), versions and URLs (dots, colons) and prose (spaces) do not
+/// qualify, so only a cut-up blob adds up.
+fn piece_len(s: &str) -> usize {
+    if s.len() < PIECE_MIN_LEN {
+        return 0;
+    }
+    let (mut len, mut upper, mut lower, mut digit) = (0, 0, 0, 0);
+    for b in s.bytes() {
+        match b {
+            b'\r' | b'\n' => continue,
+            b'A'..=b'Z' => upper += 1,
+            b'a'..=b'z' => lower += 1,
+            b'0'..=b'9' => digit += 1,
+            b'+' | b'/' | b'=' | b'-' | b'_' => {}
+            _ => return 0,
+        }
+        len += 1;
+    }
+    let mixed = upper * 4 >= len && lower * 4 >= len && digit > 0;
+    if len >= PIECE_MIN_LEN && mixed {
+        len
+    } else {
+        0
+    }
 }
 
 /// A run of base64-alphabet characters being scanned.
@@ -133,6 +204,63 @@ mod tests {
         let prose = "Checked 1200 packages in 34s; see https://ci.example/jobs/9/artifacts for the logs. ".repeat(4);
         assert_eq!(find_blob(&json!(prose), ""), None);
         assert_eq!(find_blob(&json!("ab".repeat(64)), ""), None);
+    }
+
+    /// `len` characters of base64 from a fixed pseudo-random byte stream,
+    /// as an encoder would produce from a file.
+    fn base64_text(len: usize, seed: u64) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut state = seed;
+        (0..len)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                char::from(ALPHABET[usize::try_from(state >> 58).unwrap()])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_blob_split_over_fields_is_found_at_its_container() {
+        let blob = base64_text(800, 7);
+        let fields: serde_json::Map<String, Value> =
+            (0..8).map(|i| (format!("part{i}"), json!(blob[i * 100..(i + 1) * 100]))).collect();
+        let v = json!({"tests": 3, "attachment": fields});
+        assert_eq!(find_blob(&v, "/custom").unwrap().path, "/custom/attachment");
+
+        let lines: Vec<&str> = (0..20).map(|i| &blob[i * 40..(i + 1) * 40]).collect();
+        let found = find_blob(&json!({"log": {"lines": lines}}), "").unwrap();
+        assert_eq!(found.path, "/log/lines");
+        assert!(found.rule.contains("split"));
+
+        // Spread over sibling objects, the pieces meet at their parent.
+        let spread: Vec<Value> = (0..8).map(|i| json!({"chunk": blob[i * 100..(i + 1) * 100]})).collect();
+        assert_eq!(find_blob(&json!({"chunks": spread}), "").unwrap().path, "/chunks");
+        // Keys are strings too.
+        let keys: serde_json::Map<String, Value> =
+            (0..8).map(|i| (blob[i * 100..(i + 1) * 100].to_owned(), json!(1))).collect();
+        assert_eq!(find_blob(&json!({"k": keys}), "").unwrap().path, "/k");
+    }
+
+    #[test]
+    fn many_ordinary_values_are_not_a_split_blob() {
+        let digests: Vec<String> = (0..40).map(|i| format!("{i:02x}").repeat(32)).collect();
+        let upper_digests: Vec<String> = digests.iter().map(|d| d.to_ascii_uppercase()).collect();
+        let ulids: Vec<&str> = vec!["01ARZ3NDEKTSV4RRFFQ69G5FAV"; 40];
+        let urls: Vec<String> =
+            (0..40).map(|i| format!("https://ci.example/Jobs/Build{i}/artifacts/AbCdEf{i}")).collect();
+        let versions: Vec<String> = (0..40).map(|i| format!("3.0.{i}-1.el9_{i}.x86_64")).collect();
+        let prose = vec!["Checked 1200 packages in 34s and found No problems at all"; 40];
+        let tests: Vec<String> = (0..40).map(|i| format!("testParsesUtf8InputNumber{i}")).collect();
+        let go_tests: Vec<String> = (0..40).map(|i| format!("TestHandlerReturns404ForCase_{i}")).collect();
+        let paths: Vec<String> = (0..40).map(|i| format!("src/main/java/com/acme/Parser{i}")).collect();
+        let v = json!({
+            "digests": digests, "upper": upper_digests, "ulids": ulids, "urls": urls, "versions": versions,
+            "prose": prose, "tests": tests, "go_tests": go_tests, "paths": paths,
+        });
+        assert_eq!(find_blob(&v, "/custom"), None);
+        // Two Ed25519 signatures and a public key, as receipts may carry.
+        let v = json!({"sig": base64_text(86, 1), "cosig": base64_text(86, 2), "key": base64_text(43, 3)});
+        assert_eq!(find_blob(&v, ""), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod field;
 mod input;
 mod names;
 mod producer;
+mod signing;
 mod unit;
 mod unit_state;
 mod upcast;
@@ -28,8 +29,9 @@ pub use evaluate::{gate_status, stage_status, transitions, ActionStatus, GateSta
 pub use events::{CloudEventInfo, Event, GateMode, Receipt, UnreadableEvent};
 pub use field::InvalidField;
 pub use input::{find_blob, BlobFinding};
-pub use names::{ActionName, GateName, StageName};
+pub use names::{ActionName, GateName, KeyId, StageName};
 pub use producer::{Producer, LOCAL_ISSUER};
+pub use signing::{Ed25519PublicKey, ProducerKey, ReceiptSignature};
 pub use unit::{Unit, UnitFields, UnitKey};
 pub use unit_state::{ReceiptRecord, Revocation, UnitState};
 pub use upcast::UpcastError;

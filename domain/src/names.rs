@@ -74,6 +74,12 @@ name_type!(
     ActionName,
     "/action"
 );
+name_type!(
+    /// The id of a producer's signing key registered on a gate, e.g.
+    /// `release-ci-2026`.
+    KeyId,
+    "/key_id"
+);
 
 #[cfg(test)]
 mod tests {

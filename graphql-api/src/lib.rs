@@ -12,6 +12,9 @@
 //! - Per-unit lists go through request-scoped [`DataLoader`]s, so a page of
 //!   units costs one query per kind of list, not one per unit.
 //! - Depth, complexity and page size are bounded (see the constants).
+//! - One request is one operation: a batch (a JSON array of requests) is
+//!   refused with 400, so the caller's rate limit, taken once per HTTP
+//!   request when the token is checked, counts GraphQL operations.
 
 mod cursor;
 mod guard;
@@ -99,6 +102,11 @@ async fn execute(
     Authenticated(principal): Authenticated,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
+    if body.value.is_array() {
+        return Err(ApiError::BadRequest(
+            "batched GraphQL requests are not accepted: send one operation per request".into(),
+        ));
+    }
     let request: async_graphql::Request =
         serde_json::from_value(body.value).map_err(|e| ApiError::invalid("/query", e.to_string()))?;
     let request = with_loaders(request.data::<Principal>(principal), &state.reads);

@@ -2,7 +2,7 @@
 //! serving read models (or, for `events`, the log itself).
 
 use crate::cursor::{self, ReceiptCursor, UnitCursor};
-use crate::guard::Reader;
+use crate::guard::{Auditor, Reader};
 use crate::types::{receipt_connection, Definition, Event, ReceiptConnection, Unit};
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, InputObject, Object};
@@ -132,7 +132,7 @@ impl Query {
 
     /// The log's events at positions `from` to `to` (both included), at
     /// most 1000 at a time. Read from the log itself, not a read model.
-    #[graphql(guard = "Reader")]
+    #[graphql(guard = "Auditor")]
     async fn events(&self, ctx: &Context<'_>, from: u64, to: u64) -> async_graphql::Result<Vec<Event>> {
         if from < 1 || to < from || to - from >= MAX_EVENTS {
             return Err(async_graphql::Error::new(format!(

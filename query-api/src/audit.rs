@@ -23,7 +23,7 @@ pub async fn events(
     auth: Authenticated,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    auth.require_reader()?;
+    auth.require_auditor()?;
     let from = query.from.unwrap_or(1).max(1);
     // The end is fixed when the request starts, so a reader of a busy log
     // gets a consistent prefix instead of a stream that never ends.

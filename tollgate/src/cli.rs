@@ -110,6 +110,11 @@ pub struct ServeArgs {
     /// server, following the log directly; they report back to this server.
     #[arg(long, env = "TOLLGATE_WATCHERS")]
     pub watchers: Option<PathBuf>,
+    /// Trust the OIDC issuers of this TOML file and grant roles to their
+    /// groups and subjects (see docs/access.example.toml). Tokens minted
+    /// with the instance key are accepted with or without it.
+    #[arg(long, env = "TOLLGATE_ACCESS")]
+    pub access: Option<PathBuf>,
     #[command(flatten)]
     pub relay: RelayArgs,
 }
@@ -153,7 +158,9 @@ pub enum TokenCommand {
         /// Who the token names (recorded as the producer of its receipts).
         #[arg(long)]
         subject: String,
-        /// admin, submitter or reader; repeat for several.
+        /// admin, gate-owner, submitter, auditor or reader; repeat for
+        /// several. Local tokens are unlimited within their roles; limits
+        /// on units, gates and actions come with OIDC grants (--access).
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
         /// How long the token is valid, in hours.

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tollgate_api_common::{request_id_layer, Access, ApiError, RateLimiter, Schemas, MAX_BODY_BYTES};
 use tollgate_auth::LocalIssuer;
-use tollgate_auth::{TokenValidator, LOCAL_ISSUER};
+use tollgate_auth::{AccessConfig, TokenValidator, LOCAL_ISSUER};
 use tollgate_command_api::{CommandService, CommandState};
 use tollgate_eventlog::{load_or_create_key, public_jwk, EventLog, Signer};
 use tollgate_projections::CatalogCache;
@@ -57,7 +57,14 @@ impl Application {
         let schemas = Arc::new(Schemas::load().context("compiling the built-in JSON Schemas")?);
         let mut tokens = TokenValidator::default();
         tokens.trust_ed25519(LOCAL_ISSUER, &key_id, verifying.as_bytes());
+        if let Some(path) = &args.access {
+            tokens.trust_oidc(&load_access(path)?);
+        }
         let access = Arc::new(Access { tokens, limits: RateLimiter::new(args.rate_limit) });
+        // Fetched in the background: an issuer that is down delays no
+        // start, and its keys are fetched again when its tokens arrive.
+        let fetching = access.clone();
+        tokio::spawn(async move { fetching.tokens.fetch_keys().await });
         let jwks = Arc::new(json!({ "keys": [public_jwk(&verifying)] }));
         let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         let watchers = match &args.watchers {
@@ -137,6 +144,12 @@ impl Application {
         }
         served
     }
+}
+
+/// The access file of `--access`, checked whole before the server starts.
+fn load_access(path: &Path) -> anyhow::Result<AccessConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading the access file {}", path.display()))?;
+    AccessConfig::parse(&text).with_context(|| format!("in the access file {}", path.display()))
 }
 
 /// The read models beside the log: schema `tollgate_read` of the same

@@ -11,6 +11,8 @@ fn define_build() -> CatalogCommand {
         custom_schema: None,
         owner: None,
         description: None,
+        producer_keys: vec![],
+        require_signed: false,
     }
 }
 
@@ -36,6 +38,8 @@ fn gate_rules() {
         custom_schema: None,
         owner: None,
         description: None,
+        producer_keys: vec![],
+        require_signed: false,
     };
     given([]).when_catalog(dup).then_err(CatalogError::DuplicateAction(action("a")));
     let long = CatalogCommand::DisableGate { gate: gate("build"), reason: Some("x".repeat(MAX_TEXT + 1)) };
@@ -49,6 +53,7 @@ fn stages_need_existing_distinct_gates() {
     let define = |gates: &[&str]| CatalogCommand::DefineStage {
         stage: stage("release"),
         gates: gates.iter().map(|g| gate(g)).collect(),
+        owner: None,
         description: None,
     };
     given([]).when_catalog(define(&[])).then_err(CatalogError::NoGates);
@@ -97,4 +102,32 @@ fn redefinition_keeps_the_enabled_state() {
         .evolve(&Event::GateDisabled { gate: gate("build"), reason: None })
         .evolve(&gate_defined("build", &["x"], GateMode::Enforcing));
     assert!(!catalog.gate(&gate("build")).unwrap().enabled);
+}
+
+#[test]
+fn producer_keys_are_distinct_and_required_signing_needs_one() {
+    let key = |id: &str| ProducerKey {
+        id: KeyId::parse(id).unwrap(),
+        ed25519: Ed25519PublicKey::parse(&"ab".repeat(32)).unwrap(),
+    };
+    let define = |keys: Vec<ProducerKey>, require_signed: bool| match define_build() {
+        CatalogCommand::DefineGate { gate, required_actions, mode, custom_schema, owner, description, .. } => {
+            CatalogCommand::DefineGate {
+                gate,
+                required_actions,
+                mode,
+                custom_schema,
+                owner,
+                description,
+                producer_keys: keys,
+                require_signed,
+            }
+        }
+        _ => unreachable!(),
+    };
+    given([])
+        .when_catalog(define(vec![key("ci"), key("ci")], false))
+        .then_err(CatalogError::DuplicateKey(KeyId::parse("ci").unwrap()));
+    given([]).when_catalog(define(vec![], true)).then_err(CatalogError::SignedWithoutKeys);
+    given([]).when_catalog(define(vec![key("ci")], true)).then_types(&["GateDefined"]);
 }

@@ -97,11 +97,18 @@ pub fn gate_defined(name: &str, actions: &[&str], mode: GateMode) -> Event {
         custom_schema: None,
         owner: None,
         description: None,
+        producer_keys: vec![],
+        require_signed: false,
     }
 }
 
 pub fn stage_defined(name: &str, gates: &[&str]) -> Event {
-    Event::StageDefined { stage: stage(name), gates: gates.iter().map(|g| gate(g)).collect(), description: None }
+    Event::StageDefined {
+        stage: stage(name),
+        gates: gates.iter().map(|g| gate(g)).collect(),
+        owner: None,
+        description: None,
+    }
 }
 
 /// A receipt with a fixed, distinct id per `n` so tests can name it.
@@ -117,6 +124,7 @@ pub fn receipt(n: u128, gate_name: &str, action_name: &str, multipass: bool) -> 
         artifacts: vec![],
         submitted_at: NOW,
         cloudevent: None,
+        signature: None,
     }
 }
 

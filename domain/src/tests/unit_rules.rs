@@ -204,3 +204,54 @@ fn status_explains_why_a_stage_has_not_passed() {
     assert_eq!(status.reason, "gate build has not passed: action package has no receipt");
     assert_eq!(status.gates[0].actions[0].receipt.as_ref().map(|r| r.id), Some(Ulid(1)));
 }
+
+/// A gate trusting the producer key `ci-2026`, requiring signatures or not.
+fn signed_gate(require_signed: bool) -> Event {
+    match gate_defined("build", &["compile"], GateMode::Enforcing) {
+        Event::GateDefined { gate, required_actions, mode, custom_schema, owner, description, .. } => {
+            Event::GateDefined {
+                gate,
+                required_actions,
+                mode,
+                custom_schema,
+                owner,
+                description,
+                producer_keys: vec![ProducerKey {
+                    id: KeyId::parse("ci-2026").unwrap(),
+                    ed25519: Ed25519PublicKey::parse(&"ab".repeat(32)).unwrap(),
+                }],
+                require_signed,
+            }
+        }
+        _ => unreachable!(),
+    }
+}
+
+fn signed_by(key_id: &str) -> UnitCommand {
+    let mut receipt = receipt(1, "build", "compile", true);
+    receipt.signature = Some(ReceiptSignature {
+        key_id: KeyId::parse(key_id).unwrap(),
+        payload_sha256: Sha256Digest::parse(&"cd".repeat(32)).unwrap(),
+    });
+    UnitCommand::Submit(Box::new(receipt))
+}
+
+#[test]
+fn a_gate_requiring_signatures_refuses_unsigned_receipts_and_unknown_keys() {
+    given([signed_gate(true)])
+        .when(submit(1, "build", "compile", true))
+        .then_err(ReceiptError::UnsignedReceipt(gate("build")));
+    given([signed_gate(true)]).when(signed_by("someone-else")).then_err(ReceiptError::UnknownProducerKey {
+        gate: gate("build"),
+        key_id: KeyId::parse("someone-else").unwrap(),
+    });
+    given([signed_gate(true)]).when(signed_by("ci-2026")).then_types(&["ReceiptSubmitted", "GatePassed"]);
+    // Without the requirement, unsigned receipts count, and signed ones
+    // still need a key the gate trusts.
+    given([signed_gate(false)])
+        .when(submit(1, "build", "compile", true))
+        .then_types(&["ReceiptSubmitted", "GatePassed"]);
+    given([gate_defined("build", &["compile"], GateMode::Enforcing)])
+        .when(signed_by("ci-2026"))
+        .then_err(ReceiptError::UnknownProducerKey { gate: gate("build"), key_id: KeyId::parse("ci-2026").unwrap() });
+}
