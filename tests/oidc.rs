@@ -13,12 +13,6 @@ use oidc_issuer::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-async fn app_trusting(issuer: &Issuer) -> (TestApp, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let access = access_file(dir.path(), &issuer.url);
-    (spawn_app_with(vec!["--access".into(), access]).await, dir)
-}
-
 fn receipt() -> Value {
     json!({"unit": UNIT, "gate": "build", "action": "compile", "multipass": true})
 }

@@ -133,6 +133,14 @@ async fn jwks(State((_, published)): State<IssuerState>) -> Result<Json<Value>, 
     Ok(Json(json!({"keys": published.keys})))
 }
 
+/// A server trusting `issuer` with the grants of [`access_file`]; the
+/// folder holding the file lives as long as the server is needed.
+pub async fn app_trusting(issuer: &Issuer) -> (crate::helpers::TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let access = access_file(dir.path(), &issuer.url);
+    (crate::helpers::spawn_app_with(vec!["--access".into(), access]).await, dir)
+}
+
 /// An access file trusting `issuer_url`, with the grants the tests use.
 pub fn access_file(dir: &Path, issuer_url: &str) -> String {
     let text = format!(

@@ -13,12 +13,6 @@ use oidc_issuer::*;
 use reqwest::Response;
 use serde_json::{json, Value};
 
-async fn app_trusting(issuer: &Issuer) -> (TestApp, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let access = access_file(dir.path(), &issuer.url);
-    (spawn_app_with(vec!["--access".into(), access]).await, dir)
-}
-
 /// A 403 answered as a problem that says why.
 async fn assert_forbidden(response: Response, what: &str) -> String {
     assert_eq!(response.status(), 403, "{what}");

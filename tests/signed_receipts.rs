@@ -129,3 +129,32 @@ async fn bad_producer_keys_are_refused_when_the_gate_is_defined() {
     }
     assert_eq!(app.audit_log().await, before);
 }
+
+#[tokio::test]
+async fn the_cli_makes_a_key_registers_it_and_signs_receipts() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("release-ci.key");
+    let key_path = key_file.to_str().unwrap();
+    let made = app.cli(&app.admin, &["producer-key", "new", key_path]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let public = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    assert_eq!(public.len(), 64);
+
+    let registered = format!("release-ci={public}");
+    let define = ["gate", "define", "build", "--action", "compile", "--producer-key", &registered, "--require-signed"];
+    let defined = app.cli(&app.admin, &define);
+    assert!(defined.status.success(), "{}", String::from_utf8_lossy(&defined.stderr));
+
+    let submit = ["receipt", "submit", "--unit", UNIT, "--gate", "build", "--action", "compile", "--pass"];
+    let unsigned = app.cli(&app.submitter, &submit);
+    assert!(!unsigned.status.success(), "an unsigned receipt is refused");
+    assert!(String::from_utf8_lossy(&unsigned.stderr).contains("signed by one of its producer keys"));
+    let signed = app.cli(
+        &app.submitter,
+        &[&submit[..], &["--sign-key", key_path, "--key-id", "release-ci", "-o", "json"]].concat(),
+    );
+    assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
+    let answer: Value = serde_json::from_slice(&signed.stdout).unwrap();
+    assert_eq!(answer["events"], json!(["ReceiptSubmitted", "GatePassed"]));
+}

@@ -19,6 +19,20 @@
 //!
 //! `data` and `metadata` are stored as their canonical JSON text, so the
 //! stored bytes are the hashed bytes.
+//!
+//! How this crate computes step 3 is not part of the spec. The record is fed
+//! to SHA-256 piece by piece rather than built as a string. An event read
+//! from an export ([`RawEvent`]) is first hashed with its `data` and
+//! `metadata` text exactly as the line has it (the export writes canonical
+//! JSON). If that hash is the recorded one, the text *is* the canonical
+//! text: the signer only ever hashed canonical records, so a different
+//! record with the same hash would be a SHA-256 collision; and since the
+//! record's layout is fixed and `data` and `metadata` are JSON values, whose
+//! extent their own text fixes, equal records mean equal `data` and
+//! `metadata` texts. Only when the hash differs (an export re-serialized
+//! with whitespace or another key order) is the text parsed and its
+//! canonical JSON hashed, as the spec says. The shortcut therefore accepts
+//! exactly the events the spec accepts.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -28,7 +42,10 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use std::fmt::Write as _;
 
-use crate::types::RecordedEvent;
+use crate::canonical::{write_string, Formatted, Sink};
+use crate::types::{RawEvent, RecordedEvent};
+
+pub use crate::canonical::canonical_json;
 
 /// `prev_hash` of the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -37,114 +54,87 @@ pub const HASH_DOMAIN: &[u8] = b"tollgate.event.v1\n";
 /// Domain separation prefix of the signed message.
 pub const SIG_DOMAIN: &[u8] = b"tollgate.event.v1.sig\n";
 
-/// Canonical JSON of `value` (see the module docs). Written by hand because
-/// `serde_json`'s key order changes when any crate enables `preserve_order`.
-pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(value, &mut out);
-    out
-}
-
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            // `str` orders by bytes, which is the order the spec promises.
-            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(k, out);
-                out.push(':');
-                write_canonical(v, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(v, out);
-            }
-            out.push(']');
-        }
-        Value::String(s) => write_string(s, out),
-        // Scalars: serde_json's own rendering is the canonical one.
-        Value::Null | Value::Bool(_) | Value::Number(_) => out.push_str(&value.to_string()),
-    }
-}
-
-/// Appends `s` as a JSON string escaped exactly as `serde_json` escapes it:
-/// `"` and `\\` backslash-escaped, `\b \f \n \r \t` by name, other control
-/// characters as `\u00xx` (lower-case hex), everything else as raw UTF-8.
-/// Written out so that no `Value` is allocated per string; a test checks
-/// it against `serde_json` for every ASCII character.
-fn write_string(s: &str, out: &mut String) {
-    out.reserve(s.len() + 2);
-    out.push('"');
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        // Every byte matched above is ASCII, so `i` is a char boundary.
-        out.push_str(&s[start..i]);
-        if escape.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.push_str("\\u00");
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        } else {
-            out.push_str(escape);
-        }
-        start = i + 1;
-    }
-    out.push_str(&s[start..]);
-    out.push('"');
-}
-
 /// The canonical record of `ev` that its hash covers (step 2 of the module docs).
 pub fn canonical_record(ev: &RecordedEvent) -> String {
-    record_from_parts(ev, &canonical_json(&ev.data), &canonical_json(&ev.metadata))
+    let (data, metadata) = (canonical_json(&ev.data), canonical_json(&ev.metadata));
+    let mut out = String::with_capacity(data.len() + metadata.len() + 320);
+    write_record(&Fields::from(ev), &data, &metadata, &mut out);
+    out
 }
 
-/// The canonical record of `ev` given the canonical JSON of its `data` and
-/// `metadata`, written directly: the record's keys are fixed and already in
-/// byte order, so nothing is cloned or sorted.
-fn record_from_parts(ev: &RecordedEvent, data: &str, metadata: &str) -> String {
-    let mut out = String::with_capacity(data.len() + metadata.len() + 320);
-    out.push_str("{\"data\":");
-    out.push_str(data);
-    out.push_str(",\"event_id\":");
-    write_string(&ev.event_id, &mut out);
-    out.push_str(",\"event_type\":");
-    write_string(&ev.event_type, &mut out);
-    out.push_str(",\"metadata\":");
-    out.push_str(metadata);
-    // Writing to a String cannot fail (here and below).
-    let _ = write!(out, ",\"position\":{}", ev.position);
-    out.push_str(",\"prev_hash\":");
-    write_string(&ev.prev_hash, &mut out);
-    out.push_str(",\"recorded_at\":");
-    write_string(&ev.recorded_at, &mut out);
-    let _ = write!(out, ",\"schema_version\":{}", ev.schema_version);
-    out.push_str(",\"stream\":");
-    write_string(&ev.stream, &mut out);
-    let _ = write!(out, ",\"stream_version\":{}", ev.stream_version);
-    out.push('}');
-    out
+/// The record's fields other than `data` and `metadata`, borrowed from
+/// either form of an event.
+struct Fields<'a> {
+    position: u64,
+    event_id: &'a str,
+    stream: &'a str,
+    stream_version: u64,
+    event_type: &'a str,
+    schema_version: u32,
+    recorded_at: &'a str,
+    prev_hash: &'a str,
+}
+
+impl<'a> From<&'a RecordedEvent> for Fields<'a> {
+    fn from(ev: &'a RecordedEvent) -> Self {
+        Fields {
+            position: ev.position,
+            event_id: &ev.event_id,
+            stream: &ev.stream,
+            stream_version: ev.stream_version,
+            event_type: &ev.event_type,
+            schema_version: ev.schema_version,
+            recorded_at: &ev.recorded_at,
+            prev_hash: &ev.prev_hash,
+        }
+    }
+}
+
+impl<'a> From<&'a RawEvent<'_>> for Fields<'a> {
+    fn from(ev: &'a RawEvent<'_>) -> Self {
+        Fields {
+            position: ev.position,
+            event_id: &ev.event_id,
+            stream: &ev.stream,
+            stream_version: ev.stream_version,
+            event_type: &ev.event_type,
+            schema_version: ev.schema_version,
+            recorded_at: &ev.recorded_at,
+            prev_hash: &ev.prev_hash,
+        }
+    }
+}
+
+/// Writes the canonical record given the canonical JSON of `data` and
+/// `metadata`: the record's keys are fixed and already in byte order, so
+/// nothing is cloned or sorted.
+fn write_record(f: &Fields<'_>, data: &str, metadata: &str, out: &mut impl Sink) {
+    out.put("{\"data\":");
+    out.put(data);
+    out.put(",\"event_id\":");
+    write_string(f.event_id, out);
+    out.put(",\"event_type\":");
+    write_string(f.event_type, out);
+    out.put(",\"metadata\":");
+    out.put(metadata);
+    // Formatting into a Sink cannot fail (here and below).
+    let _ = write!(Formatted(out), ",\"position\":{}", f.position);
+    out.put(",\"prev_hash\":");
+    write_string(f.prev_hash, out);
+    out.put(",\"recorded_at\":");
+    write_string(f.recorded_at, out);
+    let _ = write!(Formatted(out), ",\"schema_version\":{}", f.schema_version);
+    out.put(",\"stream\":");
+    write_string(f.stream, out);
+    let _ = write!(Formatted(out), ",\"stream_version\":{}}}", f.stream_version);
+}
+
+/// Step 3 of the module docs, the record fed to the hasher as it is written.
+fn hash_record(f: &Fields<'_>, data: &str, metadata: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(HASH_DOMAIN);
+    write_record(f, data, metadata, &mut h);
+    h.finalize().into()
 }
 
 /// The raw sha256 of `ev`'s canonical record with the hash domain prefix.
@@ -155,17 +145,42 @@ pub fn event_hash(ev: &RecordedEvent) -> [u8; 32] {
 /// [`event_hash`] when the canonical JSON of `data` and `metadata` is
 /// already at hand (the sequencer stores exactly those texts).
 pub(crate) fn event_hash_from_parts(ev: &RecordedEvent, data: &str, metadata: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(HASH_DOMAIN);
-    h.update(record_from_parts(ev, data, metadata).as_bytes());
-    h.finalize().into()
+    hash_record(&Fields::from(ev), data, metadata)
 }
 
-/// The message that is signed for a hash.
-pub fn signed_message(hash: &[u8; 32]) -> Vec<u8> {
-    let mut msg = Vec::with_capacity(SIG_DOMAIN.len() + hash.len());
-    msg.extend_from_slice(SIG_DOMAIN);
-    msg.extend_from_slice(hash);
+/// The hash of an exported event if it is its recorded `hash`, computed as
+/// the module docs explain: from the line's own `data` and `metadata` text
+/// first, and from their canonical JSON only when that does not match.
+/// `None` when neither matches, or the text is not JSON `serde_json` reads.
+pub(crate) fn raw_event_hash(ev: &RawEvent<'_>) -> Option<[u8; 32]> {
+    let fields = Fields::from(ev);
+    let as_written = hash_record(&fields, ev.data.get(), ev.metadata.get());
+    if is_hex_of(&as_written, &ev.hash) {
+        return Some(as_written);
+    }
+    let data: Value = serde_json::from_str(ev.data.get()).ok()?;
+    let metadata: Value = serde_json::from_str(ev.metadata.get()).ok()?;
+    let canonical = hash_record(&fields, &canonical_json(&data), &canonical_json(&metadata));
+    is_hex_of(&canonical, &ev.hash).then_some(canonical)
+}
+
+/// Whether `recorded` is the lower-case hex of `hash` (step 3 of the module
+/// docs), compared without allocating.
+pub(crate) fn is_hex_of(hash: &[u8; 32], recorded: &str) -> bool {
+    let mut hex = [0u8; 64];
+    hex::encode_to_slice(hash, &mut hex).is_ok() && hex.as_slice() == recorded.as_bytes()
+}
+
+/// Length of the message that is signed for a hash.
+pub const SIGNED_MESSAGE_LEN: usize = SIG_DOMAIN.len() + 32;
+
+/// The message that is signed for a hash; an array, so that verifying
+/// thousands of signatures allocates nothing per message.
+pub fn signed_message(hash: &[u8; 32]) -> [u8; SIGNED_MESSAGE_LEN] {
+    let mut msg = [0u8; SIGNED_MESSAGE_LEN];
+    let (domain, rest) = msg.split_at_mut(SIG_DOMAIN.len());
+    domain.copy_from_slice(SIG_DOMAIN);
+    rest.copy_from_slice(hash);
     msg
 }
 
@@ -275,6 +290,12 @@ mod tests {
             "stream": ev.stream, "stream_version": ev.stream_version,
         });
         assert_eq!(canonical_record(&ev), canonical_json(&object));
+        // The hasher fed piece by piece hashes that same record; the digest
+        // was computed from the spec with another JSON library.
+        let whole: [u8; 32] =
+            Sha256::new().chain_update(HASH_DOMAIN).chain_update(canonical_record(&ev)).finalize().into();
+        assert_eq!(event_hash(&ev), whole);
+        assert_eq!(hex::encode(event_hash(&ev)), "4ce782c69c8fef75bd3a7333ec8c80c78ffb190390744285344f7d36fd135d37");
     }
 
     #[test]

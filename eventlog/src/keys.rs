@@ -80,7 +80,9 @@ pub fn load_or_create_key(path: &Path) -> Result<SigningKey, KeyError> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
-fn load_key(path: &Path) -> Result<SigningKey, KeyError> {
+/// Loads the signing key at `path` (the format [`load_or_create_key`]
+/// writes), refusing a file readable by group or others.
+pub fn load_key(path: &Path) -> Result<SigningKey, KeyError> {
     let io = |source| KeyError::Io { path: path.to_path_buf(), source };
     let meta = std::fs::metadata(path).map_err(io)?;
     #[cfg(unix)]

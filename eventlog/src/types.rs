@@ -1,7 +1,9 @@
 //! The values that go into and come out of the log.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// An event a command wants to append. Position, stream version, time, hash
 /// and signature are assigned by the sequencer, never by the caller.
@@ -123,6 +125,50 @@ pub struct RecordedEvent {
     pub key_id: String,
     /// Base64url (no padding) ed25519 signature over the hash.
     pub signature: String,
+}
+
+/// A [`RecordedEvent`] read from a line of an audit export, borrowing from
+/// the line: `data` and `metadata` stay the JSON text the line holds, so
+/// verifying needs no tree per event (see [`crate::chain`] for why hashing
+/// that text is sound). Strings are borrowed unless they hold escapes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawEvent<'a> {
+    /// Global position, 1-based and gap-free.
+    pub position: u64,
+    /// ULID of the event.
+    #[serde(borrow)]
+    pub event_id: Cow<'a, str>,
+    /// Stream name.
+    #[serde(borrow)]
+    pub stream: Cow<'a, str>,
+    /// Version within the stream, 1-based.
+    pub stream_version: u64,
+    /// Event type name.
+    #[serde(borrow)]
+    pub event_type: Cow<'a, str>,
+    /// Version of `data`'s shape.
+    pub schema_version: u32,
+    /// The event body, as written in the line.
+    #[serde(borrow)]
+    pub data: &'a RawValue,
+    /// Request id, principal, traceparent..., as written in the line.
+    #[serde(borrow)]
+    pub metadata: &'a RawValue,
+    /// RFC 3339 UTC, set by the sequencer.
+    #[serde(borrow)]
+    pub recorded_at: Cow<'a, str>,
+    /// Hex hash of the previous event (64 zeros for position 1).
+    #[serde(borrow)]
+    pub prev_hash: Cow<'a, str>,
+    /// Hex sha256 of this event's canonical record.
+    #[serde(borrow)]
+    pub hash: Cow<'a, str>,
+    /// Id of the key that signed `hash`.
+    #[serde(borrow)]
+    pub key_id: Cow<'a, str>,
+    /// Base64url (no padding) ed25519 signature over the hash.
+    #[serde(borrow)]
+    pub signature: Cow<'a, str>,
 }
 
 /// The result of a successful append.

@@ -2,12 +2,78 @@
 //! what `tollgate audit verify` runs over records from a data directory, a
 //! server's NDJSON stream or an export file. It trusts only the public keys
 //! it is given.
+//!
+//! Events come in two forms, behind [`Verifiable`]: the owned
+//! [`RecordedEvent`] (from a data dir) and the [`RawEvent`] borrowed from an
+//! export line, whose `data` and `metadata` are hashed as the line writes
+//! them and only re-canonicalized when that hash is not the recorded one
+//! (see [`crate::chain`] for why this accepts exactly what the spec does).
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use std::collections::HashMap;
 
-use crate::chain::{decode_signature, event_hash, signed_message, GENESIS_HASH};
-use crate::types::RecordedEvent;
+use crate::chain::{decode_signature, event_hash, is_hex_of, raw_event_hash, signed_message, GENESIS_HASH};
+use crate::types::{RawEvent, RecordedEvent};
+
+/// What the verifier reads of an event, whichever form it comes in.
+pub trait Verifiable: Sync {
+    /// Global position.
+    fn position(&self) -> u64;
+    /// The recorded hash of the previous event.
+    fn prev_hash(&self) -> &str;
+    /// The recorded hash of this event.
+    fn hash(&self) -> &str;
+    /// Id of the key that signed it.
+    fn key_id(&self) -> &str;
+    /// The recorded signature.
+    fn signature(&self) -> &str;
+    /// The hash of the event's content (steps 1 to 3 of [`crate::chain`]),
+    /// when it is the recorded [`hash`](Verifiable::hash); `None` otherwise.
+    fn content_hash(&self) -> Option<[u8; 32]>;
+}
+
+impl Verifiable for RecordedEvent {
+    fn position(&self) -> u64 {
+        self.position
+    }
+    fn prev_hash(&self) -> &str {
+        &self.prev_hash
+    }
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+    fn signature(&self) -> &str {
+        &self.signature
+    }
+    fn content_hash(&self) -> Option<[u8; 32]> {
+        let hash = event_hash(self);
+        is_hex_of(&hash, &self.hash).then_some(hash)
+    }
+}
+
+impl Verifiable for RawEvent<'_> {
+    fn position(&self) -> u64 {
+        self.position
+    }
+    fn prev_hash(&self) -> &str {
+        &self.prev_hash
+    }
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+    fn signature(&self) -> &str {
+        &self.signature
+    }
+    fn content_hash(&self) -> Option<[u8; 32]> {
+        raw_event_hash(self)
+    }
+}
 
 /// Why an event fails verification. Every variant names the position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,10 +137,10 @@ impl ChainVerifier {
 
     /// Checks the chain link, the hash and the signature of `ev`, which must
     /// be the event right after the last one checked.
-    pub fn check(&mut self, ev: &RecordedEvent) -> Result<(), VerifyError> {
+    pub fn check<E: Verifiable>(&mut self, ev: &E) -> Result<(), VerifyError> {
         let (sig, key) = self.check_link_and_hash(ev)?;
         key.verify_strict(&signed_message(&sig.0), &sig.1)
-            .map_err(|_| VerifyError::BadSignature { position: ev.position })?;
+            .map_err(|_| VerifyError::BadSignature { position: ev.position() })?;
         self.advance(ev);
         Ok(())
     }
@@ -90,30 +156,28 @@ impl ChainVerifier {
     }
 
     /// Everything but the signature check; returns what the signature check needs.
-    fn check_link_and_hash(&self, ev: &RecordedEvent) -> Result<(([u8; 32], Signature), VerifyingKey), VerifyError> {
+    fn check_link_and_hash<E: Verifiable>(&self, ev: &E) -> Result<(([u8; 32], Signature), VerifyingKey), VerifyError> {
         let expected = self.last_position + 1;
-        if ev.position != expected {
-            return Err(VerifyError::Gap { expected, found: ev.position });
+        let position = ev.position();
+        if position != expected {
+            return Err(VerifyError::Gap { expected, found: position });
         }
-        let position = ev.position;
-        if ev.prev_hash != self.last_hash {
+        if ev.prev_hash() != self.last_hash {
             return Err(VerifyError::BrokenChain { position });
         }
-        let hash = event_hash(ev);
-        if hex::encode(hash) != ev.hash {
-            return Err(VerifyError::HashMismatch { position });
-        }
+        let hash = ev.content_hash().ok_or(VerifyError::HashMismatch { position })?;
         let key = *self
             .keys
-            .get(&ev.key_id)
-            .ok_or_else(|| VerifyError::UnknownKey { position, key_id: ev.key_id.clone() })?;
-        let sig = decode_signature(&ev.signature).ok_or(VerifyError::BadSignature { position })?;
+            .get(ev.key_id())
+            .ok_or_else(|| VerifyError::UnknownKey { position, key_id: ev.key_id().to_owned() })?;
+        let sig = decode_signature(ev.signature()).ok_or(VerifyError::BadSignature { position })?;
         Ok(((hash, sig), key))
     }
 
-    fn advance(&mut self, ev: &RecordedEvent) {
-        self.last_position = ev.position;
-        self.last_hash.clone_from(&ev.hash);
+    fn advance<E: Verifiable>(&mut self, ev: &E) {
+        self.last_position = ev.position();
+        self.last_hash.clear();
+        self.last_hash.push_str(ev.hash());
         self.verified += 1;
     }
 
@@ -124,17 +188,17 @@ impl ChainVerifier {
     /// chunk in parallel. On any failure the events are re-checked one by
     /// one so the error names the first bad position; on error the verifier
     /// has advanced past the events that did verify.
-    pub fn check_batch(&mut self, events: &[RecordedEvent]) -> Result<(), VerifyError> {
+    pub fn check_batch<E: Verifiable>(&mut self, events: &[E]) -> Result<(), VerifyError> {
         let start = self.clone();
         let mut keys = Vec::with_capacity(events.len());
         let (mut position, mut hash) = (self.last_position, self.last_hash.as_str());
         for ev in events {
-            let linked = ev.position == position + 1 && ev.prev_hash == hash;
-            match self.keys.get(&ev.key_id) {
+            let linked = ev.position() == position + 1 && ev.prev_hash() == hash;
+            match self.keys.get(ev.key_id()) {
                 Some(key) if linked => keys.push(*key),
                 _ => return self.fall_back(start, events),
             }
-            (position, hash) = (ev.position, ev.hash.as_str());
+            (position, hash) = (ev.position(), ev.hash());
         }
         let workers =
             if events.len() >= PARALLEL_FROM { std::thread::available_parallelism().map_or(1, usize::from) } else { 1 };
@@ -151,15 +215,16 @@ impl ChainVerifier {
             return self.fall_back(start, events);
         }
         if let Some(last) = events.last() {
-            self.last_position = last.position;
-            self.last_hash.clone_from(&last.hash);
+            self.last_position = last.position();
+            self.last_hash.clear();
+            self.last_hash.push_str(last.hash());
             self.verified += events.len() as u64;
         }
         Ok(())
     }
 
     /// Rewinds to `start` and checks one by one, to report the first failing position.
-    fn fall_back(&mut self, start: ChainVerifier, events: &[RecordedEvent]) -> Result<(), VerifyError> {
+    fn fall_back<E: Verifiable>(&mut self, start: ChainVerifier, events: &[E]) -> Result<(), VerifyError> {
         *self = start;
         // `check` uses verify_strict, which is at least as strict as the batch
         // equation, so a batch failure always resurfaces here with its position.
@@ -173,29 +238,32 @@ const PARALLEL_FROM: usize = 512;
 
 /// Whether every event's hash matches its content and every signature
 /// verifies (one batch equation for the chunk).
-fn hashes_and_signatures_hold(events: &[RecordedEvent], keys: &[VerifyingKey]) -> bool {
+fn hashes_and_signatures_hold<E: Verifiable>(events: &[E], keys: &[VerifyingKey]) -> bool {
     let mut messages = Vec::with_capacity(events.len());
     let mut sigs = Vec::with_capacity(events.len());
     for ev in events {
-        let hash = event_hash(ev);
-        match decode_signature(&ev.signature) {
-            Some(sig) if hex::encode(hash) == ev.hash => {
+        match (ev.content_hash(), decode_signature(ev.signature())) {
+            (Some(hash), Some(sig)) => {
                 messages.push(signed_message(&hash));
                 sigs.push(sig);
             }
             _ => return false,
         }
     }
-    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
     ed25519_dalek::verify_batch(&refs, &sigs, keys).is_ok()
 }
 
 /// Verifies a whole log from position 1 with batch signature verification;
 /// returns the number of events verified.
-pub fn verify_batch(keys: HashMap<String, VerifyingKey>, events: &[RecordedEvent]) -> Result<u64, VerifyError> {
+pub fn verify_batch<E: Verifiable>(keys: HashMap<String, VerifyingKey>, events: &[E]) -> Result<u64, VerifyError> {
     let mut verifier = ChainVerifier::new(keys);
     for chunk in events.chunks(1024) {
         verifier.check_batch(chunk)?;
     }
     Ok(verifier.verified())
 }
+
+#[cfg(test)]
+#[path = "verify_tests.rs"]
+mod tests;

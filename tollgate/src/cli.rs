@@ -41,6 +41,9 @@ pub enum Command {
     /// Mint tokens with the instance key.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Producer signing keys, for signed receipts.
+    #[command(subcommand)]
+    ProducerKey(ProducerKeyCommand),
     /// Define, disable, enable and list gates.
     #[command(subcommand)]
     Gate(GateCommand),
@@ -150,6 +153,16 @@ pub struct RelayArgs {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum ProducerKeyCommand {
+    /// Create an Ed25519 key file (mode 0600) and print its public key, to
+    /// register on gates with `gate define --producer-key ID=HEX`.
+    New {
+        /// The key file to create (an existing one is only read).
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Print a token signed with the instance key of --data-dir.
     Mint {
@@ -186,6 +199,14 @@ pub enum GateCommand {
         owner: Option<String>,
         #[arg(long)]
         description: Option<String>,
+        /// A producer key whose signed receipts the gate accepts, as
+        /// ID=HEX (the hex public key `producer-key new` prints); repeat
+        /// for several.
+        #[arg(long = "producer-key")]
+        producer_keys: Vec<String>,
+        /// Refuse receipts not signed by one of the producer keys.
+        #[arg(long)]
+        require_signed: bool,
     },
     Disable {
         name: String,
@@ -206,6 +227,8 @@ pub enum StageCommand {
         /// A gate of the stage; repeat for several.
         #[arg(long = "gate", required = true)]
         gates: Vec<String>,
+        #[arg(long)]
+        owner: Option<String>,
         #[arg(long)]
         description: Option<String>,
     },
@@ -258,6 +281,13 @@ pub struct SubmitArgs {
     /// Makes a retried submit return the first result.
     #[arg(long)]
     pub idempotency_key: Option<String>,
+    /// Sign the receipt (a DSSE envelope) with the producer key in this
+    /// file (see `producer-key new`); needs --key-id.
+    #[arg(long, requires = "key_id")]
+    pub sign_key: Option<PathBuf>,
+    /// The id the gate registered the signing key under.
+    #[arg(long, requires = "sign_key")]
+    pub key_id: Option<String>,
 }
 
 #[derive(Args, Debug)]

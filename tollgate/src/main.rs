@@ -12,7 +12,7 @@ mod serve;
 mod watch;
 
 use clap::Parser;
-use cli::{Cli, Command, TokenCommand};
+use cli::{Cli, Command, ProducerKeyCommand, TokenCommand};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -48,6 +48,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(TokenCommand::Mint { data_dir, subject, roles, ttl_hours }) => {
             commands::token::mint(&data_dir, &subject, &roles, ttl_hours)
         }
+        Command::ProducerKey(ProducerKeyCommand::New { file }) => commands::receipt::new_producer_key(&file, format),
         Command::Rebuild { projection, data_dir, database_url } => {
             commands::rebuild::run(&data_dir, database_url.as_deref(), projection.as_deref()).await
         }
@@ -64,7 +65,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     commands::explain::run(&client, format, &unit, stage.as_deref()).await
                 }
                 Command::Audit(cmd) => commands::audit::run(&client, format, cmd).await,
-                Command::Serve(_) | Command::Token(_) | Command::Watch { .. } | Command::Rebuild { .. } => Ok(()),
+                Command::Serve(_)
+                | Command::Token(_)
+                | Command::ProducerKey(_)
+                | Command::Watch { .. }
+                | Command::Rebuild { .. } => Ok(()),
             }
         }
     }

@@ -4,19 +4,20 @@
 
 use crate::cli::{AuditCommand, Format, VerifyArgs};
 use crate::client::Client;
+use crate::commands::audit_batches::{Batcher, BATCH};
 use crate::serve::{open_log, DB_FILE, KEY_FILE};
 use anyhow::{bail, Context};
 use ed25519_dalek::VerifyingKey;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::Path;
 use tokio::io::AsyncWriteExt;
-use tollgate_eventlog::{key_id_for, load_or_create_key, verifying_key_from_jwk, ChainVerifier, RecordedEvent, Signer};
+use tollgate_eventlog::{key_id_for, load_or_create_key, verifying_key_from_jwk, Signer};
 
-/// Events verified per batch (split over the cores by the verifier).
-const BATCH: usize = 8192;
+/// Bytes read from an export file at a time.
+const READ_BUFFER: usize = 1 << 20;
 
 pub async fn run(client: &Client, format: Format, cmd: AuditCommand) -> anyhow::Result<()> {
     match cmd {
@@ -41,125 +42,6 @@ async fn export(client: &Client, from: u64, file: Option<&Path>) -> anyhow::Resu
     }
     out.flush().await?;
     Ok(())
-}
-
-/// Feeds events to the verifier in batches, showing progress on a terminal.
-/// Export lines are parsed per batch on every core, not on this thread
-/// alone: parsing costs about a third of the signature check.
-struct Batcher {
-    verifier: ChainVerifier,
-    pending: Vec<RecordedEvent>,
-    /// Export lines not parsed yet, with their line numbers.
-    lines: Vec<(usize, Vec<u8>)>,
-    started: std::time::Instant,
-    progress: bool,
-    /// The trusted key ids, for the report.
-    key_ids: Vec<String>,
-}
-
-impl Batcher {
-    fn new(keys: HashMap<String, VerifyingKey>) -> Self {
-        use std::io::IsTerminal;
-        let mut key_ids: Vec<String> = keys.keys().cloned().collect();
-        key_ids.sort();
-        Self {
-            key_ids,
-            verifier: ChainVerifier::new(keys),
-            pending: Vec::with_capacity(BATCH),
-            lines: Vec::with_capacity(BATCH),
-            started: std::time::Instant::now(),
-            progress: std::io::stderr().is_terminal(),
-        }
-    }
-
-    fn push(&mut self, event: RecordedEvent) -> anyhow::Result<()> {
-        self.pending.push(event);
-        if self.pending.len() >= BATCH {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    /// Queues line `number` of an export (blank lines are skipped).
-    fn push_line(&mut self, number: usize, line: Vec<u8>) -> anyhow::Result<()> {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
-        }
-        self.lines.push((number, line));
-        if self.lines.len() >= BATCH {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> anyhow::Result<()> {
-        let lines = std::mem::take(&mut self.lines);
-        if !lines.is_empty() {
-            self.pending.extend(parse_lines(&lines)?);
-            drop_in_parallel(lines);
-        }
-        let batch = std::mem::take(&mut self.pending);
-        let checked = self.verifier.check_batch(&batch);
-        drop_in_parallel(batch);
-        checked.map_err(|e| anyhow::anyhow!("audit verify failed: {e}"))?;
-        if self.progress {
-            let verified = self.verifier.verified();
-            let rate = verified as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-            eprint!("\r{verified} events verified ({rate:.0}/s)");
-        }
-        Ok(())
-    }
-
-    /// Ends the progress line, if one was drawn.
-    fn finish(&self) {
-        if self.progress {
-            eprintln!();
-        }
-    }
-}
-
-/// The events of numbered export lines, parsed on every core.
-fn parse_lines(lines: &[(usize, Vec<u8>)]) -> anyhow::Result<Vec<RecordedEvent>> {
-    let workers = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = lines.len().div_ceil(workers).max(1);
-    let parts = std::thread::scope(|scope| {
-        let handles: Vec<_> = lines
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(n, line)| {
-                            serde_json::from_slice::<RecordedEvent>(line)
-                                .with_context(|| format!("line {n} is not an event"))
-                        })
-                        .collect::<anyhow::Result<Vec<_>>>()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("parsing the export failed"))).collect::<Vec<_>>()
-    });
-    let mut events = Vec::with_capacity(lines.len());
-    for part in parts {
-        events.extend(part?);
-    }
-    Ok(events)
-}
-
-/// Frees a batch on every core: freeing thousands of parsed events costs
-/// as much as a tenth of the check when this thread does it alone.
-fn drop_in_parallel<T: Send>(mut items: Vec<T>) {
-    let workers = std::thread::available_parallelism().map_or(1, usize::from);
-    if workers < 2 || items.len() < 2 {
-        return;
-    }
-    let chunk = items.len().div_ceil(workers);
-    std::thread::scope(|scope| {
-        while items.len() > chunk {
-            let tail = items.split_off(items.len() - chunk);
-            scope.spawn(move || drop(tail));
-        }
-        drop(items);
-    });
 }
 
 async fn verify(client: &Client, format: Format, args: VerifyArgs) -> anyhow::Result<()> {
@@ -234,10 +116,12 @@ fn read_jwks(path: &Path) -> anyhow::Result<HashMap<String, VerifyingKey>> {
 
 fn from_file(file: &Path, keys: HashMap<String, VerifyingKey>) -> anyhow::Result<Batcher> {
     let mut batcher = Batcher::new(keys);
-    let reader =
-        std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?);
-    for (n, line) in reader.lines().enumerate() {
-        batcher.push_line(n + 1, line.context("reading the export")?.into_bytes())?;
+    let file = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut reader = std::io::BufReader::with_capacity(READ_BUFFER, file);
+    for number in 1.. {
+        if !batcher.read_line(number, &mut reader)? {
+            break;
+        }
     }
     batcher.flush()?;
     Ok(batcher)
@@ -256,10 +140,13 @@ async fn from_server(client: &Client, pinned: Option<HashMap<String, VerifyingKe
     let mut lines = 0;
     while let Some(chunk) = chunks.next().await {
         buffer.extend_from_slice(&chunk.context("reading the audit stream")?);
-        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+        let mut start = 0;
+        while let Some(end) = buffer[start..].iter().position(|b| *b == b'\n') {
             lines += 1;
-            batcher.push_line(lines, buffer.drain(..=end).collect())?;
+            batcher.push_line(lines, &buffer[start..start + end])?;
+            start += end + 1;
         }
+        buffer.drain(..start);
     }
     if !buffer.iter().all(u8::is_ascii_whitespace) {
         bail!("the audit stream ended in the middle of an event");
@@ -284,4 +171,67 @@ fn keys_from_jwks(jwks: &Value) -> anyhow::Result<HashMap<String, VerifyingKey>>
         bail!("no public keys given");
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use tollgate_eventlog::chain::{event_hash, GENESIS_HASH};
+    use tollgate_eventlog::RecordedEvent;
+
+    /// An export of `n` signed events, with a blank line after every 1000th.
+    fn export(signer: &Signer, n: u64) -> String {
+        let mut prev = GENESIS_HASH.to_owned();
+        let mut out = String::new();
+        for position in 1..=n {
+            let mut ev = RecordedEvent {
+                position,
+                event_id: format!("ev{position}"),
+                stream: "unit:a".into(),
+                stream_version: position,
+                event_type: "ReceiptSubmitted".into(),
+                schema_version: 1,
+                data: json!({"n": position}),
+                metadata: json!({}),
+                recorded_at: "2026-11-29T00:00:00Z".into(),
+                prev_hash: prev,
+                hash: String::new(),
+                key_id: signer.key_id().to_owned(),
+                signature: String::new(),
+            };
+            let hash = event_hash(&ev);
+            ev.hash = hex::encode(hash);
+            ev.signature = signer.sign_hash(&hash);
+            prev = ev.hash.clone();
+            out.push_str(&serde_json::to_string(&ev).unwrap());
+            out.push('\n');
+            if position % 1000 == 0 {
+                out.push_str(" \r\n");
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn an_export_of_several_batches_verifies_and_errors_name_their_place() {
+        let signer = Signer::new(SigningKey::from_bytes(&[5u8; 32]));
+        let keys = HashMap::from([(signer.key_id().to_owned(), signer.verifying_key())]);
+        let n = 2 * BATCH as u64 + 100;
+        let text = export(&signer, n);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("export.ndjson");
+        std::fs::write(&file, &text).unwrap();
+        assert_eq!(from_file(&file, keys.clone()).unwrap().verifier.verified(), n);
+
+        // A changed byte in the second batch is named by its position...
+        std::fs::write(&file, text.replace(r#"{"n":9000}"#, r#"{"n":9001}"#)).unwrap();
+        let err = from_file(&file, keys.clone()).err().unwrap();
+        assert_eq!(err.to_string(), "audit verify failed: position 9000: hash does not match the event's content");
+        // ...and a line that is no event by its number, blank lines counted.
+        std::fs::write(&file, text.replace(r#"{"position":9000,"#, r#"{"position":"9000","#)).unwrap();
+        let err = from_file(&file, keys).err().unwrap();
+        assert_eq!(err.to_string(), "line 9008 is not an event");
+    }
 }

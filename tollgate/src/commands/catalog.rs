@@ -9,8 +9,10 @@ use serde_json::{json, Value};
 pub async fn gate(client: &Client, format: Format, cmd: GateCommand) -> anyhow::Result<()> {
     client.require_token()?;
     match cmd {
-        GateCommand::Define { name, actions, mode, schema, owner, description } => {
-            let mut body = json!({ "name": name, "required_actions": actions, "mode": mode });
+        GateCommand::Define { name, actions, mode, schema, owner, description, producer_keys, require_signed } => {
+            let keys = producer_keys.iter().map(|k| producer_key(k)).collect::<anyhow::Result<Vec<_>>>()?;
+            let mut body = json!({ "name": name, "required_actions": actions, "mode": mode, "producer_keys": keys,
+                                   "require_signed": require_signed });
             if let Some(path) = schema {
                 let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
                 body["custom_schema"] =
@@ -38,8 +40,11 @@ pub async fn gate(client: &Client, format: Format, cmd: GateCommand) -> anyhow::
 pub async fn stage(client: &Client, format: Format, cmd: StageCommand) -> anyhow::Result<()> {
     client.require_token()?;
     match cmd {
-        StageCommand::Define { name, gates, description } => {
+        StageCommand::Define { name, gates, owner, description } => {
             let mut body = json!({ "name": name, "gates": gates });
+            if let Some(owner) = owner {
+                body["owner"] = json!(owner);
+            }
             if let Some(description) = description {
                 body["description"] = json!(description);
             }
@@ -54,6 +59,14 @@ pub async fn stage(client: &Client, format: Format, cmd: StageCommand) -> anyhow
         }
     }
     Ok(())
+}
+
+/// `ID=HEX` into a producer key; the server checks both parts.
+fn producer_key(text: &str) -> anyhow::Result<Value> {
+    let Some((id, ed25519)) = text.split_once('=') else {
+        anyhow::bail!("--producer-key must be ID=HEX (the public key `producer-key new` prints), got {text:?}");
+    };
+    Ok(json!({ "id": id, "ed25519": ed25519 }))
 }
 
 async fn toggle(

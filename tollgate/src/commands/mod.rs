@@ -1,6 +1,7 @@
 //! One module per client command group.
 
 pub mod audit;
+mod audit_batches;
 pub mod catalog;
 pub mod explain;
 pub mod junit;

@@ -4,8 +4,15 @@ use crate::cli::{Format, ReceiptCommand, SubmitArgs};
 use crate::client::Client;
 use crate::output::{events, print, s};
 use anyhow::{bail, Context};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey};
+use reqwest::header::CONTENT_TYPE;
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::path::Path;
+use tollgate_api_common::DSSE_ENVELOPE;
+use tollgate_eventlog::{load_key, load_or_create_key};
 
 pub async fn run(client: &Client, format: Format, cmd: ReceiptCommand) -> anyhow::Result<()> {
     client.require_token()?;
@@ -44,7 +51,14 @@ async fn submit(client: &Client, format: Format, args: SubmitArgs) -> anyhow::Re
         "custom": custom,
         "artifacts": artifacts,
     });
-    let mut request = client.request(Method::POST, "/v1/receipts").json(&body);
+    let mut request = match (&args.sign_key, &args.key_id) {
+        (Some(file), Some(key_id)) => {
+            let key = load_key(file).with_context(|| format!("loading the signing key {}", file.display()))?;
+            let envelope = sign(&key, key_id, &serde_json::to_vec(&body)?);
+            client.request(Method::POST, "/v1/receipts").header(CONTENT_TYPE, DSSE_ENVELOPE).json(&envelope)
+        }
+        _ => client.request(Method::POST, "/v1/receipts").json(&body),
+    };
     if let Some(key) = &args.idempotency_key {
         request = request.header("Idempotency-Key", key);
     }
@@ -52,6 +66,28 @@ async fn submit(client: &Client, format: Format, args: SubmitArgs) -> anyhow::Re
     print(format, &answer, |a| {
         println!("receipt {} for {} at position {}: {}", s(a, "id"), s(a, "unit_key"), a["position"], events(a));
     });
+    Ok(())
+}
+
+/// A DSSE envelope of `payload` signed with `key` under `key_id`.
+fn sign(key: &SigningKey, key_id: &str, payload: &[u8]) -> Value {
+    const PAYLOAD_TYPE: &str = "application/vnd.tollgate.receipt+json";
+    let mut pae = format!("DSSEv1 {} {PAYLOAD_TYPE} {} ", PAYLOAD_TYPE.len(), payload.len()).into_bytes();
+    pae.extend_from_slice(payload);
+    json!({
+        "payloadType": PAYLOAD_TYPE,
+        "payload": STANDARD.encode(payload),
+        "signatures": [{ "keyid": key_id, "sig": STANDARD.encode(key.sign(&pae).to_bytes()) }],
+    })
+}
+
+/// `tollgate producer-key new FILE`: creates the key (or reads it) and
+/// prints the public key to register on gates.
+pub fn new_producer_key(file: &Path, format: Format) -> anyhow::Result<()> {
+    let key = load_or_create_key(file).with_context(|| format!("creating {}", file.display()))?;
+    let public = hex::encode(key.verifying_key().as_bytes());
+    let answer = json!({ "file": file.display().to_string(), "ed25519": public });
+    print(format, &answer, |_| println!("{public}"));
     Ok(())
 }
 

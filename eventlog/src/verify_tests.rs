@@ -1,0 +1,150 @@
+//! The verifier over events borrowed from export lines: the raw text is
+//! hashed as written when it is canonical, re-canonicalized when it is not,
+//! and a changed byte is still named by its position.
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::chain::{canonical_json, Signer};
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+use std::borrow::Cow;
+
+fn signer() -> Signer {
+    Signer::new(SigningKey::from_bytes(&[3u8; 32]))
+}
+
+fn keys(signer: &Signer) -> HashMap<String, VerifyingKey> {
+    HashMap::from([(signer.key_id().to_owned(), signer.verifying_key())])
+}
+
+/// A chained and signed log with these bodies, as the sequencer makes it.
+fn signed_log(signer: &Signer, bodies: impl IntoIterator<Item = Value>) -> Vec<RecordedEvent> {
+    let mut prev = GENESIS_HASH.to_owned();
+    let mut log = Vec::new();
+    for (i, data) in bodies.into_iter().enumerate() {
+        let position = i as u64 + 1;
+        let mut ev = RecordedEvent {
+            position,
+            event_id: format!("01JEVENT{position:05}"),
+            stream: "unit:a@1/x86_64/rpm".into(),
+            stream_version: position,
+            event_type: "ReceiptSubmitted".into(),
+            schema_version: 2,
+            data,
+            metadata: json!({"request_id": format!("r{position}"), "principal": "ci"}),
+            recorded_at: "2026-11-29T01:31:00.123456Z".into(),
+            prev_hash: prev,
+            hash: String::new(),
+            key_id: signer.key_id().to_owned(),
+            signature: String::new(),
+        };
+        seal(signer, &mut ev);
+        prev = ev.hash.clone();
+        log.push(ev);
+    }
+    log
+}
+
+/// Hashes and signs `ev` as it now is.
+fn seal(signer: &Signer, ev: &mut RecordedEvent) {
+    let hash = event_hash(ev);
+    ev.hash = hex::encode(hash);
+    ev.signature = signer.sign_hash(&hash);
+}
+
+/// The log as `GET /v1/audit/events` writes it, one line per event.
+fn export(log: &[RecordedEvent]) -> Vec<String> {
+    log.iter().map(|ev| serde_json::to_string(ev).unwrap()).collect()
+}
+
+fn parse(lines: &[String]) -> Vec<RawEvent<'_>> {
+    lines.iter().map(|line| serde_json::from_str(line).unwrap()).collect()
+}
+
+fn numbered(n: u64) -> impl Iterator<Item = Value> {
+    (1..=n).map(|i| json!({"n": i, "unit": {"name": "a", "arch": "x86_64"}}))
+}
+
+#[test]
+fn the_exported_text_hashes_as_written_to_the_canonical_hash() {
+    let signer = signer();
+    let mut log = signed_log(
+        &signer,
+        [json!({
+            "z": "quote \" backslash \\ newline \n tab \t bell \u{7} del \u{7f}",
+            "é": ["ü", "😀", "\u{2028}", {"nested": {"deeper": [null, true, false, {}, []]}}],
+            "numbers": [0, -1, 42, u64::MAX, i64::MIN, 1.5, -0.25, 1e300, 0.1, 1e-7, 123456789.125],
+            "A": {"b": 1, "a": 2, "B": 3},
+        })],
+    );
+    // Escapes in the record's own strings too.
+    log[0].event_id = "01J\"quoted\"\\id".into();
+    log[0].stream = "unit:ü\n".into();
+    seal(&signer, &mut log[0]);
+    let lines = export(&log);
+    let raw = parse(&lines);
+    // The fast path applies: the line's text is the canonical text...
+    assert_eq!(raw[0].data.get(), canonical_json(&log[0].data));
+    assert_eq!(raw[0].metadata.get(), canonical_json(&log[0].metadata));
+    // ...escaped strings were decoded rather than borrowed...
+    assert!(matches!(raw[0].event_id, Cow::Owned(_)));
+    assert!(matches!(raw[0].hash, Cow::Borrowed(_)));
+    assert_eq!(raw[0].event_id, log[0].event_id);
+    // ...and hashes to exactly what the canonical path computes.
+    assert_eq!(raw[0].content_hash(), Some(event_hash(&log[0])));
+    assert_eq!(log[0].content_hash(), Some(event_hash(&log[0])));
+    assert_eq!(verify_batch(keys(&signer), &raw), Ok(1));
+}
+
+#[test]
+fn a_reformatted_export_still_verifies_through_the_canonical_fallback() {
+    let signer = signer();
+    // Long enough for the parallel path of `check_batch`.
+    let log = signed_log(&signer, numbered(700));
+    let mut lines = export(&log);
+    // Another key order and whitespace inside `data`...
+    let compact = r#""data":{"n":650,"unit":{"arch":"x86_64","name":"a"}}"#;
+    assert!(lines[649].contains(compact));
+    lines[649] = lines[649].replace(compact, r#""data" : { "unit" : {"name": "a", "arch": "x86_64"}, "n" : 650 }"#);
+    // ...and a whole line pretty-printed, with its fields in another order.
+    let value: Value = serde_json::from_str(&lines[10]).unwrap();
+    lines[10] = serde_json::to_string_pretty(&value).unwrap();
+    let raw = parse(&lines);
+    assert_ne!(raw[649].data.get(), canonical_json(&log[649].data));
+    assert_eq!(raw[649].content_hash(), Some(event_hash(&log[649])));
+    assert_eq!(raw[10].content_hash(), Some(event_hash(&log[10])));
+
+    let mut verifier = ChainVerifier::new(keys(&signer));
+    assert_eq!(verifier.check_batch(&raw), Ok(()));
+    assert_eq!(verifier.verified(), 700);
+    let mut one_by_one = ChainVerifier::new(keys(&signer));
+    assert_eq!(raw.iter().try_for_each(|ev| one_by_one.check(ev)), Ok(()));
+}
+
+#[test]
+fn a_changed_byte_in_data_is_named_by_its_position() {
+    let signer = signer();
+    let log = signed_log(&signer, numbered(600));
+    let lines = export(&log);
+    let tampered = |at: usize, from: &str, to: &str| {
+        let mut lines = lines.clone();
+        assert!(lines[at].contains(from));
+        lines[at] = lines[at].replace(from, to);
+        lines
+    };
+    for (lines, position) in [
+        // One digit of the body.
+        (tampered(2, r#""n":3"#, r#""n":4"#), 3),
+        // Reformatted as well as changed: the fallback does not accept it either.
+        (tampered(520, r#""n":521,"#, r#""n" : 522 , "#), 521),
+        // Valid JSON that is no event body `serde_json` reads (out of range).
+        (tampered(99, r#""n":100"#, r#""n":1e400"#), 100),
+        // Metadata counts too.
+        (tampered(0, r#""principal":"ci""#, r#""principal":"cj""#), 1),
+    ] {
+        let raw = parse(&lines);
+        let mut verifier = ChainVerifier::new(keys(&signer));
+        assert_eq!(verifier.check_batch(&raw), Err(VerifyError::HashMismatch { position }));
+        assert_eq!(verifier.verified(), position - 1);
+    }
+}
