@@ -43,7 +43,7 @@ use std::fmt;
 use std::fmt::Write as _;
 
 use crate::canonical::{write_string, Formatted, Sink};
-use crate::types::{RawEvent, RecordedEvent};
+use crate::types::{RawEvent, RecordedEvent, StoredEvent};
 
 pub use crate::canonical::canonical_json;
 
@@ -77,6 +77,21 @@ struct Fields<'a> {
 
 impl<'a> From<&'a RecordedEvent> for Fields<'a> {
     fn from(ev: &'a RecordedEvent) -> Self {
+        Fields {
+            position: ev.position,
+            event_id: &ev.event_id,
+            stream: &ev.stream,
+            stream_version: ev.stream_version,
+            event_type: &ev.event_type,
+            schema_version: ev.schema_version,
+            recorded_at: &ev.recorded_at,
+            prev_hash: &ev.prev_hash,
+        }
+    }
+}
+
+impl<'a> From<&'a StoredEvent> for Fields<'a> {
+    fn from(ev: &'a StoredEvent) -> Self {
         Fields {
             position: ev.position,
             event_id: &ev.event_id,
@@ -162,6 +177,12 @@ pub(crate) fn raw_event_hash(ev: &RawEvent<'_>) -> Option<[u8; 32]> {
     let metadata: Value = serde_json::from_str(ev.metadata.get()).ok()?;
     let canonical = hash_record(&fields, &canonical_json(&data), &canonical_json(&metadata));
     is_hex_of(&canonical, &ev.hash).then_some(canonical)
+}
+
+/// The hash of a stored event over its stored text, which must be the
+/// canonical text itself: no fallback, so any changed byte fails.
+pub(crate) fn stored_event_hash(ev: &StoredEvent) -> [u8; 32] {
+    hash_record(&Fields::from(ev), &ev.data, &ev.metadata)
 }
 
 /// Whether `recorded` is the lower-case hex of `hash` (step 3 of the module

@@ -9,7 +9,7 @@ use crate::chain::Signer;
 use crate::error::{AppendError, LogError};
 use crate::sequencer::{self, SequencerStats, StatsSnapshot, MAX_BATCH};
 use crate::storage::{postgres, sqlite, ReadBackend, WriteBackend};
-use crate::types::{AppendOutcome, AppendRequest, RecordedEvent};
+use crate::types::{AppendOutcome, AppendRequest, RecordedEvent, StoredEvent};
 
 /// The event log. Appends are serialised by one sequencer task; reads go
 /// straight to a read pool. Clones share both.
@@ -107,6 +107,12 @@ impl EventLog {
     /// Up to `limit` events with `position >= from_position`, ascending.
     pub async fn read_from(&self, from_position: u64, limit: u32) -> Result<Vec<RecordedEvent>, LogError> {
         self.reader.read_from(from_position, limit).await
+    }
+
+    /// Like [`EventLog::read_from`], with `data` and `metadata` as the
+    /// stored canonical text (what verification hashes).
+    pub async fn read_stored_from(&self, from_position: u64, limit: u32) -> Result<Vec<StoredEvent>, LogError> {
+        self.reader.read_stored_from(from_position, limit).await
     }
 
     /// The events after position `after` whose stream starts with `prefix`

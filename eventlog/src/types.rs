@@ -127,6 +127,29 @@ pub struct RecordedEvent {
     pub signature: String,
 }
 
+/// A [`RecordedEvent`] as its row holds it: `data` and `metadata` are the
+/// stored canonical text that was hashed, not parsed, so a data dir is
+/// verified without building a JSON tree per event. Any byte changed in
+/// that text fails the hash, as a non-canonical edit would.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub position: u64,
+    pub event_id: String,
+    pub stream: String,
+    pub stream_version: u64,
+    pub event_type: String,
+    pub schema_version: u32,
+    /// The event body's canonical JSON text.
+    pub data: String,
+    /// The metadata's canonical JSON text.
+    pub metadata: String,
+    pub recorded_at: String,
+    pub prev_hash: String,
+    pub hash: String,
+    pub key_id: String,
+    pub signature: String,
+}
+
 /// A [`RecordedEvent`] read from a line of an audit export, borrowing from
 /// the line: `data` and `metadata` stay the JSON text the line holds, so
 /// verifying needs no tree per event (see [`crate::chain`] for why hashing

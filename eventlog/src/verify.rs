@@ -12,8 +12,10 @@
 use ed25519_dalek::{Signature, VerifyingKey};
 use std::collections::HashMap;
 
-use crate::chain::{decode_signature, event_hash, is_hex_of, raw_event_hash, signed_message, GENESIS_HASH};
-use crate::types::{RawEvent, RecordedEvent};
+use crate::chain::{
+    decode_signature, event_hash, is_hex_of, raw_event_hash, signed_message, stored_event_hash, GENESIS_HASH,
+};
+use crate::types::{RawEvent, RecordedEvent, StoredEvent};
 
 /// What the verifier reads of an event, whichever form it comes in.
 pub trait Verifiable: Sync {
@@ -50,6 +52,28 @@ impl Verifiable for RecordedEvent {
     }
     fn content_hash(&self) -> Option<[u8; 32]> {
         let hash = event_hash(self);
+        is_hex_of(&hash, &self.hash).then_some(hash)
+    }
+}
+
+impl Verifiable for StoredEvent {
+    fn position(&self) -> u64 {
+        self.position
+    }
+    fn prev_hash(&self) -> &str {
+        &self.prev_hash
+    }
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+    fn signature(&self) -> &str {
+        &self.signature
+    }
+    fn content_hash(&self) -> Option<[u8; 32]> {
+        let hash = stored_event_hash(self);
         is_hex_of(&hash, &self.hash).then_some(hash)
     }
 }

@@ -148,3 +148,37 @@ fn a_changed_byte_in_data_is_named_by_its_position() {
         assert_eq!(verifier.verified(), position - 1);
     }
 }
+
+/// A recorded event as its row stores it: `data` and `metadata` as their
+/// canonical text.
+fn stored(ev: &RecordedEvent) -> StoredEvent {
+    StoredEvent {
+        position: ev.position,
+        event_id: ev.event_id.clone(),
+        stream: ev.stream.clone(),
+        stream_version: ev.stream_version,
+        event_type: ev.event_type.clone(),
+        schema_version: ev.schema_version,
+        data: canonical_json(&ev.data),
+        metadata: canonical_json(&ev.metadata),
+        recorded_at: ev.recorded_at.clone(),
+        prev_hash: ev.prev_hash.clone(),
+        hash: ev.hash.clone(),
+        key_id: ev.key_id.clone(),
+        signature: ev.signature.clone(),
+    }
+}
+
+#[test]
+fn stored_text_verifies_as_is_and_any_other_text_fails_with_no_fallback() {
+    let signer = signer();
+    let log: Vec<StoredEvent> = signed_log(&signer, numbered(1500)).iter().map(stored).collect();
+    assert_eq!(verify_batch(keys(&signer), &log), Ok(1500));
+    // A changed byte, and a change that is still the same JSON (a space):
+    // stored text must be the hashed text itself.
+    for edit in [|d: &str| d.replacen("n", "m", 1), |d: &str| d.replacen(':', ": ", 1)] {
+        let mut tampered = log.clone();
+        tampered[700].data = edit(&tampered[700].data);
+        assert_eq!(verify_batch(keys(&signer), &tampered), Err(VerifyError::HashMismatch { position: 701 }));
+    }
+}

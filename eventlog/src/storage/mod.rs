@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 
 use crate::error::LogError;
-use crate::types::{IdempotencyKey, RecordedEvent};
+use crate::types::{IdempotencyKey, RecordedEvent, StoredEvent};
 
 /// The last event of the chain: where the next append continues.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +86,7 @@ pub(crate) trait WriteBackend: Send {
 pub(crate) trait ReadBackend: Send + Sync {
     async fn read_stream(&self, stream: &str) -> Result<Vec<RecordedEvent>, LogError>;
     async fn read_from(&self, from: u64, limit: u32) -> Result<Vec<RecordedEvent>, LogError>;
+    async fn read_stored_from(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, LogError>;
     async fn read_stream_after(&self, stream: &str, after_version: u64) -> Result<Vec<RecordedEvent>, LogError>;
     async fn read_category(&self, prefix: &str, after: u64) -> Result<Vec<RecordedEvent>, LogError>;
     async fn read_categories(&self, categories: &[&str], after: u64) -> Result<Vec<RecordedEvent>, LogError>;

@@ -9,7 +9,7 @@ use super::category_of;
 use super::Tip;
 use crate::chain::{canonical_json, GENESIS_HASH};
 use crate::error::LogError;
-use crate::types::RecordedEvent;
+use crate::types::{RecordedEvent, StoredEvent};
 
 /// One `events` row, checked: a row that does not decode means the database
 /// was altered outside the log, which is reported, never papered over.
@@ -53,6 +53,42 @@ where
             .map_err(|_| corrupt("schema version out of range"))?,
         data: json("data")?,
         metadata: json("metadata")?,
+        recorded_at: row.try_get("recorded_at")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+        key_id: row.try_get("key_id")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
+/// One `events` row with `data` and `metadata` left as their stored text
+/// (for verification, which hashes that text: see [`StoredEvent`]).
+pub(crate) fn decode_stored<R>(row: &R) -> Result<StoredEvent, LogError>
+where
+    R: Row,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    &'static str: ColumnIndex<R>,
+{
+    let position: i64 = row.try_get("position")?;
+    let corrupt = |reason: &str| LogError::Corrupt { position, reason: reason.to_owned() };
+    let unsigned = |v: i64, what: &str| u64::try_from(v).map_err(|_| corrupt(what));
+    // The category is not hashed, so it is checked here, as in `decode`.
+    let stream: String = row.try_get("stream")?;
+    let category: String = row.try_get("category")?;
+    if category != category_of(&stream) {
+        return Err(corrupt("category does not match the stream"));
+    }
+    Ok(StoredEvent {
+        position: unsigned(position, "negative position")?,
+        event_id: row.try_get("event_id")?,
+        stream,
+        stream_version: unsigned(row.try_get("stream_version")?, "negative stream version")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: u32::try_from(row.try_get::<i64, _>("schema_version")?)
+            .map_err(|_| corrupt("schema version out of range"))?,
+        data: row.try_get("data")?,
+        metadata: row.try_get("metadata")?,
         recorded_at: row.try_get("recorded_at")?,
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,

@@ -12,10 +12,12 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions as _, QueryBuilder, Row as _};
 
-use super::rows::{decode, decode_all, decode_idempotency, decode_idempotency_at, decode_tip, stream_versions_from};
+use super::rows::{
+    decode, decode_all, decode_idempotency, decode_idempotency_at, decode_stored, decode_tip, stream_versions_from,
+};
 use super::{to_i64, unique_violation, EventRow, IdempotencyInsert, IdempotencyRow, ReadBackend, Tip, WriteBackend};
 use crate::error::LogError;
-use crate::types::RecordedEvent;
+use crate::types::{RecordedEvent, StoredEvent};
 
 const SELECT_EVENTS: &str = "SELECT position, event_id, stream, category, stream_version, event_type, \
      schema_version, data, metadata, recorded_at, prev_hash, hash, key_id, signature FROM events";
@@ -201,6 +203,13 @@ impl ReadBackend for SqliteReader {
         let rows =
             sqlx::query(&sql).bind(to_i64(from, "position")?).bind(i64::from(limit)).fetch_all(&self.pool).await?;
         decode_all(&rows)
+    }
+
+    async fn read_stored_from(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, LogError> {
+        let sql = format!("{SELECT_EVENTS} WHERE position >= ? ORDER BY position LIMIT ?");
+        let rows =
+            sqlx::query(&sql).bind(to_i64(from, "position")?).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        rows.iter().map(decode_stored).collect()
     }
 
     async fn read_stream_after(&self, stream: &str, after_version: u64) -> Result<Vec<RecordedEvent>, LogError> {

@@ -93,7 +93,7 @@ async fn from_data_dir(
     // The next page is read while this one is checked.
     let read = |from: u64| {
         let log = log.clone();
-        tokio::spawn(async move { log.read_from(from, BATCH as u32).await })
+        tokio::spawn(async move { log.read_stored_from(from, BATCH as u32).await })
     };
     let mut reading = read(1);
     loop {

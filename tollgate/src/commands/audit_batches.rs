@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use ed25519_dalek::VerifyingKey;
 use std::collections::HashMap;
 use std::io::BufRead;
-use tollgate_eventlog::{ChainVerifier, RawEvent, RecordedEvent, VerifyError};
+use tollgate_eventlog::{ChainVerifier, RawEvent, StoredEvent, VerifyError};
 
 /// Events verified per batch (split over the cores by the verifier).
 pub(super) const BATCH: usize = 8192;
@@ -18,7 +18,7 @@ pub(super) const BATCH: usize = 8192;
 pub(super) struct Batcher {
     pub(super) verifier: ChainVerifier,
     /// Events read from a data dir, not checked yet.
-    pending: Vec<RecordedEvent>,
+    pending: Vec<StoredEvent>,
     /// Export lines not checked yet.
     lines: Lines,
     started: std::time::Instant,
@@ -42,7 +42,7 @@ impl Batcher {
         }
     }
 
-    pub(super) fn push(&mut self, event: RecordedEvent) -> anyhow::Result<()> {
+    pub(super) fn push(&mut self, event: StoredEvent) -> anyhow::Result<()> {
         self.pending.push(event);
         if self.pending.len() >= BATCH {
             self.flush()?;

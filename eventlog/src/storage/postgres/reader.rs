@@ -5,11 +5,11 @@
 use async_trait::async_trait;
 use sqlx::postgres::PgPool;
 
-use super::super::rows::{decode, decode_all, decode_idempotency};
+use super::super::rows::{decode, decode_all, decode_idempotency, decode_stored};
 use super::super::{to_i64, ReadBackend};
 use super::writer::SELECT_IDEMPOTENCY;
 use crate::error::LogError;
-use crate::types::RecordedEvent;
+use crate::types::{RecordedEvent, StoredEvent};
 
 const SELECT_EVENTS: &str = "SELECT position, event_id, stream, category, stream_version, event_type, \
      schema_version, data, metadata, recorded_at, prev_hash, hash, key_id, signature FROM events";
@@ -37,6 +37,13 @@ impl ReadBackend for PgReader {
         let rows =
             sqlx::query(&sql).bind(to_i64(from, "position")?).bind(i64::from(limit)).fetch_all(&self.pool).await?;
         decode_all(&rows)
+    }
+
+    async fn read_stored_from(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, LogError> {
+        let sql = format!("{SELECT_EVENTS} WHERE position >= $1 ORDER BY position LIMIT $2");
+        let rows =
+            sqlx::query(&sql).bind(to_i64(from, "position")?).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        rows.iter().map(decode_stored).collect()
     }
 
     async fn read_stream_after(&self, stream: &str, after_version: u64) -> Result<Vec<RecordedEvent>, LogError> {
