@@ -223,22 +223,21 @@ async fn a_base64_blob_split_over_fields_is_refused_naming_its_container() {
 
 #[tokio::test]
 async fn a_graphql_batch_is_refused() {
-    let (app, log) = app_and_log(Vec::new()).await;
+    let app = spawn_app().await;
     let one = json!({"query": "{ gates { name } }"});
     assert_eq!(app.post("/graphql", &app.reader, &one).await.status(), 200);
     let batch = json!([one, one]);
     let problem = assert_problem(app.post("/graphql", &app.reader, &batch).await, 400).await;
     assert!(detail(&problem).contains("batched GraphQL requests are not accepted"), "{problem}");
-    assert_eq!(app.audit_log().await, log);
 }
 
 #[tokio::test]
 async fn a_burst_of_graphql_operations_hits_the_rate_limit() {
-    let (app, log) = app_and_log(vec!["--rate-limit".into(), "5".into()]).await;
+    let app = spawn_app_with(vec!["--rate-limit".into(), "5".into()]).await;
     // A caller of its own, with a full bucket: a burst of twice the rate
     // passes, one operation per request, then it must wait. (Tokens
     // refill while the burst runs, so a few more may pass.)
-    let dashboard = mint(app.data_dir.path(), "dashboard", "reader");
+    let dashboard = mint(app.data_dir.path(), "grafana", "reader");
     let query = json!({"query": "{ gates { name } }"});
     let mut passed = 0;
     let refused = loop {
@@ -253,5 +252,4 @@ async fn a_burst_of_graphql_operations_hits_the_rate_limit() {
     let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=2).contains(&retry_after), "Retry-After: {retry_after}");
     assert_problem(refused, 429).await;
-    assert_eq!(app.audit_log().await, log);
 }

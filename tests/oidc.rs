@@ -108,11 +108,16 @@ async fn keys_are_fetched_again_for_a_new_kid_at_most_once_per_cooldown_and_kept
     // A flood of unknown kids fetches at most once per cooldown.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let fetched = issuer.jwks_fetches();
+    let flood = std::time::Instant::now();
     for _ in 0..20 {
         let token = issuer.sign(Algorithm::RS256, "rsa-unknown", &issuer.claims("x", &["platform"]), &rsa_key());
         assert_eq!(app.get("/v1/gates", &token).await.status(), 401);
     }
-    assert!(issuer.jwks_fetches() - fetched <= 1, "{} fetches", issuer.jwks_fetches() - fetched);
+    // One fetch per started cooldown second (a slow machine may take more
+    // than one second for the flood).
+    let allowed = 1 + flood.elapsed().as_secs() as usize;
+    let fetches = issuer.jwks_fetches() - fetched;
+    assert!(fetches <= allowed, "{fetches} fetches for 20 unknown kids, at most {allowed} allowed");
 
     // The issuer goes down: fresh tokens under the keys held still work,
     // also after a failed fetch.

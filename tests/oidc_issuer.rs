@@ -147,6 +147,7 @@ pub fn access_file(dir: &Path, issuer_url: &str) -> String {
         r#"
 [[issuer]]
 url = "{issuer_url}"
+audience = "tollgate"
 algorithms = ["RS256", "EdDSA"]
 refresh_cooldown_secs = 1
 

@@ -222,6 +222,7 @@ async fn on_postgresql_one_relay_leads_and_another_takes_over_when_it_dies() {
     let database = fresh_database().await;
     let data_dir = tempfile::tempdir().unwrap();
     let (admin, reader) = (mint(data_dir.path(), "alice", "admin"), mint(data_dir.path(), "bob", "reader"));
+    let auditor = mint(data_dir.path(), "carol", "auditor");
     let prefix = fresh_topic_prefix();
     let args: Vec<String> = ["--kafka-brokers", &brokers, "--kafka-topic-prefix", &prefix].map(String::from).to_vec();
     let mut servers = vec![
@@ -269,15 +270,9 @@ async fn on_postgresql_one_relay_leads_and_another_takes_over_when_it_dies() {
         let body = json!({"unit": unit(i), "gate": "build", "action": "package", "multipass": true});
         assert_eq!(post(&survivor_url, "/v1/receipts", body).await.unwrap().status(), 201);
     }
-    let audit = http
-        .get(format!("{survivor_url}/v1/audit/events"))
-        .bearer_auth(&reader)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let audit = http.get(format!("{survivor_url}/v1/audit/events")).bearer_auth(&auditor).send().await.unwrap();
+    assert_eq!(audit.status(), 200);
+    let audit = audit.text().await.unwrap();
     let head = audit.lines().count() as u64;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

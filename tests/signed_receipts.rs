@@ -85,10 +85,45 @@ async fn a_gate_requiring_signatures_takes_only_receipts_signed_by_its_keys() {
     assert_eq!(accepted.status(), 201);
     let log = app.audit_log().await;
     let submitted: Value = serde_json::from_str(log.lines().nth(1).unwrap()).unwrap();
+    let id = submitted["data"]["id"].as_str().unwrap().to_owned();
     assert_eq!(submitted["event_type"], "ReceiptSubmitted");
     assert_eq!(submitted["data"]["signature"]["key_id"], "release-ci");
     assert_eq!(submitted["data"]["signature"]["payload_sha256"], hex::encode(Sha256::digest(&payload)));
     assert_eq!(serde_json::from_str::<Value>(log.lines().nth(2).unwrap()).unwrap()["event_type"], "GatePassed");
+
+    // Revoked, the receipt cannot come back by sending its envelope again:
+    // a signed payload counts once.
+    let revoke = app.post(&format!("/v1/receipts/{id}/revoke"), &app.admin, &json!({"reason": "bad build"})).await;
+    assert_eq!(revoke.status(), 200);
+    let before = app.audit_log().await;
+    let replayed = send(&app, &envelope(&payload, &ci, "release-ci")).await;
+    assert_eq!(replayed.status(), 409);
+    let problem: Value = replayed.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("already submitted"), "{problem}");
+    assert_eq!(app.audit_log().await, before);
+}
+
+#[tokio::test]
+async fn only_receipts_come_as_envelopes_and_keys_must_be_curve_points() {
+    let app = spawn_app().await;
+    let before = app.audit_log().await;
+    // A DSSE body is spared the blob scan, so no other endpoint takes one.
+    let blob = "QUJDRGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo0NTY3ODk".repeat(100);
+    let gate = json!({"name": "g", "custom_schema": {"description": blob}});
+    let sent = app
+        .request(reqwest::Method::POST, "/v1/gates", &app.admin)
+        .header("content-type", ENVELOPE_TYPE)
+        .body(serde_json::to_vec(&gate).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 415);
+    // 64 hex characters that are no Ed25519 point.
+    let off_curve =
+        (0u8..=255).map(|b| [b; 32]).find(|bytes| ed25519_dalek::VerifyingKey::from_bytes(bytes).is_err()).unwrap();
+    let body = json!({"name": "g", "producer_keys": [{"id": "ci", "ed25519": hex::encode(off_curve)}]});
+    assert_refused(app.post("/v1/gates", &app.admin, &body).await, "/producer_keys/0/ed25519", "off the curve").await;
+    assert_eq!(app.audit_log().await, before);
 }
 
 #[tokio::test]
@@ -107,7 +142,8 @@ async fn a_removed_key_signs_nothing_more_and_optional_signing_still_checks_keys
     let before = app.audit_log().await;
     assert_refused(send(&app, &envelope(&receipt(true), &old, "ci-2025")).await, "/signatures", "a removed key").await;
     assert_eq!(app.audit_log().await, before);
-    assert_eq!(send(&app, &envelope(&receipt(true), &new, "ci-2026")).await.status(), 201);
+    // (Another payload: a signed payload counts once, whoever signed it.)
+    assert_eq!(send(&app, &envelope(&receipt(false), &new, "ci-2026")).await.status(), 201);
 }
 
 #[tokio::test]

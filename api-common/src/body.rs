@@ -31,16 +31,41 @@ pub struct JsonBody {
     pub raw: Bytes,
 }
 
+/// A receipt's body: JSON like any other, or a DSSE envelope, the one
+/// body spared the blob scan (the receipt inside is scanned when opened).
+/// Every other endpoint takes [`JsonBody`], which refuses envelopes.
+#[derive(Debug)]
+pub struct ReceiptBody(pub JsonBody);
+
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        JsonBody::read(req, state, false).await
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for ReceiptBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        JsonBody::read(req, state, true).await.map(ReceiptBody)
+    }
+}
+
+impl JsonBody {
+    async fn read<S: Send + Sync>(req: Request, state: &S, envelopes: bool) -> Result<Self, ApiError> {
         let media_type = req
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
             .unwrap_or_default();
+        if media_type == DSSE_ENVELOPE && !envelopes {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "{media_type:?}: only receipts (POST /v1/receipts) may be sent as DSSE envelopes"
+            )));
+        }
         // Before the body is read: an unknown coding costs nothing.
         let coding = coding(req.headers())?;
         // The server's DefaultBodyLimit bounds this read, whether the body

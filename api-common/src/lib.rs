@@ -14,7 +14,7 @@ mod request_id;
 mod schemas;
 
 pub use auth::{Access, Authenticated};
-pub use body::{parse_json, JsonBody, DSSE_ENVELOPE, MAX_BODY_BYTES};
+pub use body::{parse_json, JsonBody, ReceiptBody, DSSE_ENVELOPE, MAX_BODY_BYTES};
 pub use error::{ApiError, FieldError};
 pub use extract::{ApiPath, ApiQuery};
 pub use nesting::MAX_JSON_DEPTH;

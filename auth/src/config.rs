@@ -97,11 +97,12 @@ pub enum Grantee {
     Subject(String),
 }
 
-/// One `[[grant]]`: a role (with limits) for a group or subject, of one
-/// issuer or of any.
+/// One `[[grant]]`: a role (with limits) for a group or subject of one
+/// issuer. Always one: a `sub` is unique only within its issuer, and a
+/// group name means nothing outside the issuer that issues it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantRule {
-    pub issuer: Option<String>,
+    pub issuer: String,
     pub grantee: Grantee,
     pub grant: Grant,
 }
@@ -131,12 +132,15 @@ impl AccessConfig {
     /// Parses and checks a TOML file's text.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let wire: FileWire = toml::from_str(text).map_err(|e| error("file", e.message().to_owned()))?;
-        let issuers = wire
+        let issuers: Vec<IssuerConfig> = wire
             .issuer
             .iter()
             .enumerate()
             .map(|(i, w)| issuer(w, &format!("issuer[{i}]")))
             .collect::<Result<_, _>>()?;
+        if let Some((i, dup)) = issuers.iter().enumerate().find(|(i, a)| issuers[..*i].iter().any(|b| b.url == a.url)) {
+            return Err(error(format!("issuer[{i}].url"), format!("{:?} is configured twice", dup.url)));
+        }
         let config = AccessConfig { issuers, grants: Vec::new() };
         let grants = wire
             .grant
@@ -151,7 +155,7 @@ impl AccessConfig {
     pub fn grants_for(&self, issuer: &str, subject: &str, groups: &[String]) -> Vec<Grant> {
         self.grants
             .iter()
-            .filter(|rule| rule.issuer.as_deref().is_none_or(|i| i == issuer))
+            .filter(|rule| rule.issuer == issuer)
             .filter(|rule| match &rule.grantee {
                 Grantee::Group(group) => groups.iter().any(|g| g == group),
                 Grantee::Subject(s) => s == subject,
@@ -194,7 +198,12 @@ fn issuer(wire: &IssuerWire, at: &str) -> Result<IssuerConfig, ConfigError> {
     };
     Ok(IssuerConfig {
         url,
-        audience: text(&wire.audience, "audience", crate::AUDIENCE)?,
+        audience: match &wire.audience {
+            Some(_) => text(&wire.audience, "audience", "")?,
+            // No default: instances trusting one identity provider must not
+            // accept each other's tokens, so each names its own audience.
+            None => return Err(error(format!("{at}.audience"), "must be set: the aud of tokens for this instance")),
+        },
         algorithms,
         groups_claim: text(&wire.groups_claim, "groups_claim", "groups")?,
         refresh_cooldown: seconds(wire.refresh_cooldown_secs, "refresh_cooldown_secs", 60, 1..=3600)?,
@@ -205,7 +214,10 @@ fn issuer(wire: &IssuerWire, at: &str) -> Result<IssuerConfig, ConfigError> {
 
 /// HTTPS, except on the loopback interface (a local issuer in tests or a
 /// sidecar), with no query or fragment.
-fn check_issuer_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_issuer_url(url: &str) -> Result<(), String> {
+    if url.contains('@') {
+        return Err("must not hold user information (an @)".into());
+    }
     let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
         .iter()
         .any(|prefix| url.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])));
@@ -225,12 +237,18 @@ fn grant(wire: &GrantWire, at: &str, config: &AccessConfig) -> Result<GrantRule,
         (None, Some(subject)) if !subject.is_empty() => Grantee::Subject(subject.clone()),
         _ => return Err(error(at, "needs exactly one of group or subject, not empty")),
     };
-    if let Some(issuer) = &wire.issuer {
-        let issuer = issuer.trim_end_matches('/');
-        if !config.issuers.iter().any(|i| i.url == issuer) {
-            return Err(error(format!("{at}.issuer"), format!("{issuer:?} is not a configured [[issuer]]")));
+    let issuer = match (&wire.issuer, config.issuers.as_slice()) {
+        (Some(issuer), issuers) => {
+            let issuer = issuer.trim_end_matches('/');
+            if !issuers.iter().any(|i| i.url == issuer) {
+                return Err(error(format!("{at}.issuer"), format!("{issuer:?} is not a configured [[issuer]]")));
+            }
+            issuer.to_owned()
         }
-    }
+        (None, [only]) => only.url.clone(),
+        (None, []) => return Err(error(at, "grants roles to an issuer's callers, but no [[issuer]] is configured")),
+        (None, _) => return Err(error(format!("{at}.issuer"), "must be set when several issuers are configured")),
+    };
     let patterns = |items: &[String], field: &str| -> Result<Vec<NamePattern>, ConfigError> {
         if !items.is_empty() && role != Role::Submitter {
             return Err(error(format!("{at}.{field}"), "only limits a submitter"));
@@ -249,11 +267,7 @@ fn grant(wire: &GrantWire, at: &str, config: &AccessConfig) -> Result<GrantRule,
             other => other.clone(),
         },
     };
-    Ok(GrantRule {
-        issuer: wire.issuer.as_ref().map(|i| i.trim_end_matches('/').to_owned()),
-        grantee,
-        grant: Grant { role, limits },
-    })
+    Ok(GrantRule { issuer, grantee, grant: Grant { role, limits } })
 }
 
 #[cfg(test)]
@@ -263,6 +277,7 @@ mod tests {
     const GOOD: &str = r#"
         [[issuer]]
         url = "https://id.example.com/realms/acme/"
+        audience = "tollgate-prod"
         algorithms = ["RS256"]
 
         [[grant]]
@@ -277,72 +292,85 @@ mod tests {
         owner = "team-a"
     "#;
 
+    /// `[[issuer]]` blocks for `urls`, each with an audience.
+    fn issuers(urls: &[&str]) -> String {
+        urls.iter().map(|u| format!("[[issuer]]\nurl = \"{u}\"\naudience = \"t\"\n")).collect()
+    }
+
     #[test]
     fn a_good_file_parses_with_defaults() {
         let config = AccessConfig::parse(GOOD).unwrap();
         let issuer = &config.issuers[0];
         assert_eq!(issuer.url, "https://id.example.com/realms/acme");
-        assert_eq!(issuer.audience, "tollgate");
+        assert_eq!(issuer.audience, "tollgate-prod");
         assert_eq!(issuer.groups_claim, "groups");
         assert_eq!(issuer.algorithms, vec![Algorithm::RS256]);
+        // With one issuer, a grant that names none is that issuer's.
         let grants = config.grants_for(&issuer.url, "bob", &["team-a-ci".to_owned()]);
         assert_eq!(grants.len(), 1);
         assert_eq!(grants[0].role, Role::Submitter);
-        assert!(config.grants_for("https://other", "alice", &[]).is_empty());
+        assert!(config.grants_for("https://other", "bob", &["team-a-ci".to_owned()]).is_empty());
         assert_eq!(config.grants_for(&issuer.url, "alice", &[])[0].limits.owner.as_deref(), Some("team-a"));
     }
 
     #[test]
+    fn with_several_issuers_each_grant_names_its_issuer_and_holds_only_there() {
+        let two = issuers(&["https://a.example", "https://b.example"]);
+        let unbound = AccessConfig::parse(&format!("{two}[[grant]]\ngroup = \"admins\"\nrole = \"admin\"\n"));
+        assert_eq!(unbound.unwrap_err().field, "grant[0].issuer");
+        let bound = format!("{two}[[grant]]\nissuer = \"https://a.example\"\ngroup = \"admins\"\nrole = \"admin\"\n");
+        let config = AccessConfig::parse(&bound).unwrap();
+        let admins = ["admins".to_owned()];
+        assert_eq!(config.grants_for("https://a.example", "x", &admins).len(), 1);
+        assert!(config.grants_for("https://b.example", "x", &admins).is_empty(), "B's admins group is not A's");
+    }
+
+    #[test]
     fn each_bad_value_is_named() {
+        let one = issuers(&["https://id"]);
         let cases = [
             (
                 r#"[[issuer]]
-                url = "http://id.example.com""#,
+                url = "http://id.example.com"
+                audience = "t""#
+                    .to_owned(),
                 "issuer[0].url",
             ),
             (
                 r#"[[issuer]]
                 url = "https://id"
-                algorithms = ["HS256"]"#,
+                audience = "t"
+                algorithms = ["HS256"]"#
+                    .to_owned(),
                 "issuer[0].algorithms",
             ),
             (
                 r#"[[issuer]]
                 url = "https://id"
-                leeway_secs = 3600"#,
+                audience = "t"
+                leeway_secs = 3600"#
+                    .to_owned(),
                 "issuer[0].leeway_secs",
             ),
             (
-                r#"[[grant]]
-                group = "g"
-                role = "root""#,
-                "grant[0].role",
+                r#"[[issuer]]
+                url = "https://id""#
+                    .to_owned(),
+                "issuer[0].audience",
             ),
+            (issuers(&["https://id", "https://id/"]), "issuer[1].url"),
+            (format!("{one}[[grant]]\ngroup = \"g\"\nrole = \"root\""), "grant[0].role"),
+            (format!("{one}[[grant]]\ngroup = \"g\"\nsubject = \"s\"\nrole = \"reader\""), "grant[0]"),
+            (format!("{one}[[grant]]\ngroup = \"g\"\nrole = \"reader\"\nunits = [\"x\"]"), "grant[0].units"),
             (
-                r#"[[grant]]
-                group = "g"
-                subject = "s"
-                role = "reader""#,
-                "grant[0]",
-            ),
-            (
-                r#"[[grant]]
-                group = "g"
-                role = "reader"
-                units = ["x"]"#,
-                "grant[0].units",
-            ),
-            (
-                r#"[[grant]]
-                group = "g"
-                role = "submitter"
-                issuer = "https://nowhere""#,
+                format!("{one}[[grant]]\ngroup = \"g\"\nrole = \"submitter\"\nissuer = \"https://nowhere\""),
                 "grant[0].issuer",
             ),
-            ("[[grantt]]", "file"),
+            ("[[grant]]\ngroup = \"g\"\nrole = \"reader\"".to_owned(), "grant[0]"),
+            ("[[grantt]]".to_owned(), "file"),
         ];
         for (text, field) in cases {
-            let err = AccessConfig::parse(text).unwrap_err();
+            let err = AccessConfig::parse(&text).unwrap_err();
             assert_eq!(err.field, field, "{text}: {err}");
         }
     }
@@ -352,6 +380,7 @@ mod tests {
         assert!(check_issuer_url("http://127.0.0.1:8080").is_ok());
         assert!(check_issuer_url("http://localhost/realm").is_ok());
         assert!(check_issuer_url("http://localhost.evil.example").is_err());
+        assert!(check_issuer_url("http://localhost:1@evil.example").is_err());
         assert!(check_issuer_url("https://id.example.com/?x=1").is_err());
     }
 }

@@ -3,9 +3,10 @@
 //! (key rotation) or the set grows old, never more often than the
 //! cooldown, and kept when the issuer cannot be reached.
 
+use crate::config::check_issuer_url;
 use crate::keys::{from_jwks, KeySet, VerifyKey};
-use crate::IssuerConfig;
-use std::sync::{Arc, RwLock};
+use crate::{AuthError, IssuerConfig};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Discovery documents and key sets larger than this are refused.
@@ -18,58 +19,72 @@ pub struct RemoteKeys {
     config: IssuerConfig,
     http: reqwest::Client,
     keys: RwLock<KeySet>,
-    /// Serializes fetches, and remembers the last attempt and success.
-    fetches: tokio::sync::Mutex<Fetches>,
+    /// When fetches were last tried and last succeeded, readable without
+    /// waiting for a fetch.
+    times: Mutex<FetchTimes>,
+    /// Held for the length of a fetch: fetches run one at a time.
+    fetching: tokio::sync::Mutex<()>,
 }
 
-#[derive(Default)]
-struct Fetches {
+#[derive(Default, Clone, Copy)]
+struct FetchTimes {
     attempted: Option<Instant>,
     succeeded: Option<Instant>,
 }
 
 impl RemoteKeys {
-    pub fn new(config: IssuerConfig) -> Self {
+    pub fn new(config: IssuerConfig) -> Result<Self, AuthError> {
+        // A client without the timeout could hold the fetch for good, so
+        // failing to build one is an error, not a fallback.
         let http = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default();
-        Self { config, http, keys: RwLock::new(KeySet::new()), fetches: Default::default() }
+            .map_err(|e| AuthError::Key(format!("no HTTP client for {}: {e}", config.url)))?;
+        Ok(Self {
+            config,
+            http,
+            keys: RwLock::new(KeySet::new()),
+            times: Mutex::default(),
+            fetching: tokio::sync::Mutex::new(()),
+        })
     }
 
     pub fn get(&self, kid: &str) -> Option<Arc<VerifyKey>> {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).get(kid).cloned()
     }
 
-    /// Fetches the key set again if it is older than `keys_max_age` (or
-    /// was never fetched), unless a fetch is running already: requests
-    /// with known keys never wait for a slow issuer.
-    pub async fn refresh_if_stale(&self) {
-        let Ok(mut fetches) = self.fetches.try_lock() else { return };
-        if fetches.succeeded.is_none_or(|at| at.elapsed() > self.config.keys_max_age) {
-            self.fetch_under(&mut fetches).await;
-        }
+    fn times(&self) -> FetchTimes {
+        *self.times.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Fetches the key set again (waiting for a fetch that is running)
-    /// unless a fetch was tried less than the cooldown ago. A failed fetch
-    /// keeps the keys already held.
+    /// Whether the keys are older than `keys_max_age` (or were never
+    /// fetched) and the cooldown allows a fetch: then the caller starts
+    /// [`RemoteKeys::refresh`] in the background, so requests with known
+    /// keys never wait for a slow issuer.
+    pub fn wants_refresh(&self) -> bool {
+        let times = self.times();
+        times.succeeded.is_none_or(|at| at.elapsed() > self.config.keys_max_age) && self.cooled_down(times)
+    }
+
+    fn cooled_down(&self, times: FetchTimes) -> bool {
+        times.attempted.is_none_or(|at| at.elapsed() >= self.config.refresh_cooldown)
+    }
+
+    /// Fetches the key set again (after a fetch that is running) unless a
+    /// fetch was tried less than the cooldown ago. A failed fetch keeps
+    /// the keys already held.
     pub async fn refresh(&self) {
-        let mut fetches = self.fetches.lock().await;
-        self.fetch_under(&mut fetches).await;
-    }
-
-    async fn fetch_under(&self, fetches: &mut Fetches) {
-        if fetches.attempted.is_some_and(|at| at.elapsed() < self.config.refresh_cooldown) {
+        let _one_at_a_time = self.fetching.lock().await;
+        if !self.cooled_down(self.times()) {
             return;
         }
-        fetches.attempted = Some(Instant::now());
+        self.times.lock().unwrap_or_else(|p| p.into_inner()).attempted = Some(Instant::now());
         match self.fetch().await {
             Ok(keys) => {
                 tracing::info!(issuer = %self.config.url, keys = keys.len(), "fetched the issuer's signing keys");
                 *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
-                fetches.succeeded = Some(Instant::now());
+                self.times.lock().unwrap_or_else(|p| p.into_inner()).succeeded = Some(Instant::now());
             }
             Err(error) => {
                 tracing::warn!(issuer = %self.config.url, %error, "could not fetch the issuer's signing keys; keeping the ones held");
@@ -89,6 +104,9 @@ impl RemoteKeys {
             .get("jwks_uri")
             .and_then(|u| u.as_str())
             .ok_or_else(|| format!("the discovery document at {discovery_url} has no jwks_uri"))?;
+        // Held to the issuer URL's rule: a discovery document must not send
+        // the key fetch over plain HTTP or through user information.
+        check_issuer_url(jwks_uri).map_err(|rule| format!("the jwks_uri {jwks_uri:?} {rule}"))?;
         let jwks = self.get_json(jwks_uri).await?;
         Ok(from_jwks(&jwks, &self.config.algorithms))
     }

@@ -35,7 +35,7 @@ enum Keys {
     /// Configured once (the instance's own key).
     Fixed(KeySet),
     /// An OIDC issuer's JWKS.
-    Remote(Box<RemoteKeys>),
+    Remote(Arc<RemoteKeys>),
 }
 
 /// How a token's claims become grants.
@@ -62,7 +62,10 @@ impl Issuer {
         match &self.keys {
             Keys::Fixed(set) => set.get(kid).cloned(),
             Keys::Remote(remote) => {
-                remote.refresh_if_stale().await;
+                if remote.wants_refresh() {
+                    let remote = remote.clone();
+                    tokio::spawn(async move { remote.refresh().await });
+                }
                 if let Some(key) = remote.get(kid) {
                     return Some(key);
                 }
@@ -107,19 +110,20 @@ impl TokenValidator {
 
     /// Trusts the OIDC issuers of `config`, with its grants. Keys are
     /// fetched on first use (or by [`TokenValidator::fetch_keys`]).
-    pub fn trust_oidc(&mut self, config: &AccessConfig) {
+    pub fn trust_oidc(&mut self, config: &AccessConfig) -> Result<(), AuthError> {
         for issuer in &config.issuers {
             self.issuers.insert(
                 issuer.url.clone(),
                 Issuer {
                     audience: issuer.audience.clone(),
                     leeway_secs: issuer.leeway.as_secs(),
-                    keys: Keys::Remote(Box::new(RemoteKeys::new(issuer.clone()))),
+                    keys: Keys::Remote(Arc::new(RemoteKeys::new(issuer.clone())?)),
                     roles: RoleSource::Grants { groups_claim: issuer.groups_claim.clone() },
                 },
             );
         }
         self.access = config.clone();
+        Ok(())
     }
 
     /// Fetches every OIDC issuer's keys now, so the first caller does not

@@ -97,7 +97,7 @@ pub async fn define_gate(
             let at = format!("/producer_keys/{i}");
             Ok(ProducerKey {
                 id: KeyId::parse(&k.id).map_err(|e| e.renamed(&format!("{at}/id")))?,
-                ed25519: Ed25519PublicKey::parse(&k.ed25519).map_err(|e| e.renamed(&format!("{at}/ed25519")))?,
+                ed25519: valid_point(&k.ed25519).map_err(|e| e.renamed(&format!("{at}/ed25519")))?,
             })
         })
         .collect::<Result<Vec<_>, InvalidField>>()?;
@@ -244,8 +244,19 @@ async fn toggle(
     Ok(answer(&appended, target.definition(&service.catalog())))
 }
 
+/// A producer key that is a usable Ed25519 public key, not only 64 hex
+/// characters: a gate requiring signatures by keys nothing can sign for
+/// would accept nothing, and say so only at submit.
+fn valid_point(hex: &str) -> Result<Ed25519PublicKey, InvalidField> {
+    let key = Ed25519PublicKey::parse(hex)?;
+    match ed25519_dalek::VerifyingKey::from_bytes(&key.bytes()) {
+        Ok(point) if !point.is_weak() => Ok(key),
+        _ => Err(InvalidField::new("/ed25519", "must be a valid Ed25519 public key (not a weak or off-curve point)")),
+    }
+}
+
 /// Admins and gate owners change definitions; anyone else is refused
-/// before the body is read.
+/// before the definition is looked at.
 fn may_define(auth: &Authenticated) -> Result<&tollgate_auth::Principal, ApiError> {
     if auth.0.has(Role::GateOwner) {
         Ok(&auth.0)

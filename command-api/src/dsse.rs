@@ -3,7 +3,7 @@
 //! the DSSE pre-authentication encoding by a key registered on the gate.
 
 use axum::body::Bytes;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::Deserialize;
@@ -59,24 +59,25 @@ pub fn open(envelope: &Value) -> Result<Envelope, ApiError> {
         .map(|(i, s)| {
             let keyid =
                 KeyId::parse(&s.keyid).map_err(|e| ApiError::from(e.renamed(&format!("/signatures/{i}/keyid"))))?;
-            let bytes: [u8; 64] = STANDARD.decode(&s.sig).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| {
+            let bytes: [u8; 64] = base64(&s.sig).and_then(|b| b.try_into().ok()).ok_or_else(|| {
                 ApiError::invalid(format!("/signatures/{i}/sig"), "must be a base64 Ed25519 signature (64 bytes)")
             })?;
             Ok((keyid, Signature::from_bytes(&bytes), i))
         })
         .collect::<Result<_, ApiError>>()?;
-    let payload = STANDARD.decode(&wire.payload).map_err(|_| ApiError::invalid("/payload", "must be base64"))?;
+    let payload = base64(&wire.payload).ok_or_else(|| ApiError::invalid("/payload", "must be base64"))?;
     let value = parse_json(&payload).map_err(|e| e.under("/payload"))?;
     let receipt = JsonBody { media_type: "application/json".into(), value, raw: Bytes::from(payload) };
     Ok(Envelope { receipt, signatures })
 }
 
 impl Envelope {
-    /// The first signature made by one of `keys` that verifies; a signature
-    /// by a registered key that does not verify is refused outright, and
-    /// so is an envelope no registered key signed.
+    /// The first signature made by one of `keys`. Every signature by a
+    /// registered key must verify (one that does not is refused even if
+    /// another would pass), and at least one must be by a registered key.
     pub fn verify(&self, keys: &[ProducerKey]) -> Result<ReceiptSignature, ApiError> {
         let signed = pae(RECEIPT_PAYLOAD_TYPE, &self.receipt.raw);
+        let mut first = None;
         for (keyid, signature, i) in &self.signatures {
             let Some(key) = keys.iter().find(|k| k.id == *keyid) else { continue };
             let verifying = VerifyingKey::from_bytes(&key.ed25519.bytes()).map_err(|_| {
@@ -85,12 +86,21 @@ impl Envelope {
             verifying.verify_strict(&signed, signature).map_err(|_| {
                 ApiError::invalid(format!("/signatures/{i}/sig"), format!("does not verify with key {keyid}"))
             })?;
-            let digest = hex::encode(Sha256::digest(&self.receipt.raw));
-            let payload_sha256 = Sha256Digest::parse(&digest).map_err(ApiError::from)?;
-            return Ok(ReceiptSignature { key_id: keyid.clone(), payload_sha256 });
+            first.get_or_insert(key);
         }
-        Err(ApiError::invalid("/signatures", "no signature is by a producer key of the receipt's gate"))
+        let key = first.ok_or_else(|| {
+            ApiError::invalid("/signatures", "no signature is by a producer key of the receipt's gate")
+        })?;
+        let digest = hex::encode(Sha256::digest(&self.receipt.raw));
+        let payload_sha256 = Sha256Digest::parse(&digest).map_err(ApiError::from)?;
+        Ok(ReceiptSignature { key_id: key.id.clone(), ed25519: key.ed25519.clone(), payload_sha256 })
     }
+}
+
+/// Standard or URL-safe base64, padded or not: DSSE allows either alphabet.
+fn base64(text: &str) -> Option<Vec<u8>> {
+    let trimmed = text.trim_end_matches('=');
+    STANDARD_NO_PAD.decode(trimmed).or_else(|_| URL_SAFE_NO_PAD.decode(trimmed)).ok()
 }
 
 /// DSSE v1 pre-authentication encoding: what is actually signed, binding
@@ -104,6 +114,7 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
     use ed25519_dalek::{Signer, SigningKey};
     use serde_json::json;
     use tollgate_domain::Ed25519PublicKey;

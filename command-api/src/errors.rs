@@ -15,7 +15,9 @@ pub fn receipt_error(e: ReceiptError) -> ApiError {
         ReceiptError::UnknownGate(_) => at("/gate"),
         ReceiptError::ActionNotRequired { .. } => at("/action"),
         ReceiptError::BadReason => at("/reason"),
-        ReceiptError::DuplicateReceipt(_) | ReceiptError::AlreadyRevoked(_) => ApiError::Conflict(detail),
+        ReceiptError::DuplicateReceipt(_) | ReceiptError::AlreadyRevoked(_) | ReceiptError::SignedPayloadReused(_) => {
+            ApiError::Conflict(detail)
+        }
         ReceiptError::ReceiptNotFound(_) => ApiError::NotFound(detail),
         ReceiptError::UnsignedReceipt(_) | ReceiptError::UnknownProducerKey { .. } => at("/signatures"),
     }

@@ -12,7 +12,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
-use tollgate_api_common::{ApiError, ApiPath, Authenticated, JsonBody, SchemaKind, DSSE_ENVELOPE};
+use tollgate_api_common::{ApiError, ApiPath, Authenticated, JsonBody, ReceiptBody, SchemaKind, DSSE_ENVELOPE};
 use tollgate_auth::{Principal, Role};
 use tollgate_domain::{Catalog, InvalidField, Producer, Receipt, UnitCommand, UnitKey};
 use ulid::Ulid;
@@ -56,7 +56,7 @@ pub async fn submit(
     State(state): State<CommandState>,
     auth: Authenticated,
     ctx: RequestContext,
-    body: JsonBody,
+    ReceiptBody(body): ReceiptBody,
 ) -> Result<Response, ApiError> {
     let principal = auth.require(Role::Submitter)?;
     let service = &state.service;

@@ -2,6 +2,7 @@
 //! typed refusal come out. No I/O and no clock: time and identities arrive
 //! inside the commands.
 
+use crate::artifact::Sha256Digest;
 use crate::catalog::Catalog;
 use crate::evaluate::transitions;
 use crate::events::{Event, GateMode, Receipt};
@@ -204,6 +205,8 @@ pub enum ReceiptError {
     UnsignedReceipt(GateName),
     #[error("key {key_id} is not a producer key of gate {gate}")]
     UnknownProducerKey { gate: GateName, key_id: KeyId },
+    #[error("a receipt signed over this payload (sha256 {}) was already submitted; sign a new receipt", .0.as_str())]
+    SignedPayloadReused(Sha256Digest),
 }
 
 /// Decides a unit command against the unit's state and the catalog. A
@@ -225,11 +228,17 @@ pub fn decide_unit(cmd: &UnitCommand, state: &UnitState, catalog: &Catalog) -> R
             // The signature itself was checked by whoever built the
             // command; here, that its key is still one the gate trusts.
             match &receipt.signature {
-                Some(sig) if !gate.producer_keys.iter().any(|k| k.id == sig.key_id) => {
+                Some(sig) if !gate.producer_keys.iter().any(|k| k.id == sig.key_id && k.ed25519 == sig.ed25519) => {
                     return Err(ReceiptError::UnknownProducerKey {
                         gate: receipt.gate.clone(),
                         key_id: sig.key_id.clone(),
                     })
+                }
+                // A signed payload counts once: sent again (after its
+                // receipt was revoked, say) it would pass the gate with
+                // nothing but a submitter token.
+                Some(sig) if state.signed_payload_seen(&sig.payload_sha256) => {
+                    return Err(ReceiptError::SignedPayloadReused(sig.payload_sha256.clone()))
                 }
                 None if gate.require_signed => return Err(ReceiptError::UnsignedReceipt(receipt.gate.clone())),
                 _ => {}

@@ -55,11 +55,14 @@ pub struct ProducerKey {
 }
 
 /// What a receipt records of the producer signature it arrived with: the
-/// key that verified it and the digest of the exact payload signed (the
-/// producer keeps the envelope; the log's own signature attests the check).
+/// key that verified it (id and the key itself, so a key later replaced
+/// under the same id is told apart) and the digest of the exact payload
+/// signed (the producer keeps the envelope; the log's own signature attests
+/// the check).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiptSignature {
     pub key_id: KeyId,
+    pub ed25519: Ed25519PublicKey,
     pub payload_sha256: Sha256Digest,
 }
 

@@ -1,9 +1,11 @@
 //! What the log says about one unit: its receipts and which gates and
 //! stages it has passed.
 
+use crate::artifact::Sha256Digest;
 use crate::events::Event;
 use crate::names::{ActionName, GateName, StageName};
 use crate::producer::Producer;
+use crate::signing::ReceiptSignature;
 use crate::unit::Unit;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -21,6 +23,9 @@ pub struct ReceiptRecord {
     #[serde(with = "time::serde::rfc3339")]
     pub submitted_at: OffsetDateTime,
     pub revoked: Option<Revocation>,
+    /// The producer's signature it arrived with, if signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<ReceiptSignature>,
 }
 
 /// Who revoked a receipt, when and why.
@@ -43,6 +48,12 @@ pub struct UnitState {
 }
 
 impl UnitState {
+    /// Whether a receipt signed over this payload was submitted, revoked
+    /// or not.
+    pub fn signed_payload_seen(&self, payload_sha256: &Sha256Digest) -> bool {
+        self.receipts.iter().any(|r| r.signature.as_ref().is_some_and(|s| s.payload_sha256 == *payload_sha256))
+    }
+
     pub fn evolve(mut self, event: &Event) -> Self {
         self.apply(event);
         self
@@ -60,6 +71,7 @@ impl UnitState {
                     producer: r.producer.clone(),
                     submitted_at: r.submitted_at,
                     revoked: None,
+                    signature: r.signature.clone(),
                 });
             }
             Event::ReceiptRevoked { receipt_id, reason, revoked_by, revoked_at, .. } => {

@@ -32,7 +32,9 @@
 //! `metadata` texts. Only when the hash differs (an export re-serialized
 //! with whitespace or another key order) is the text parsed and its
 //! canonical JSON hashed, as the spec says. The shortcut therefore accepts
-//! exactly the events the spec accepts.
+//! exactly the events the spec accepts. A data dir's rows
+//! ([`StoredEvent`]) are hashed the same way, without the fallback, after
+//! checking that each stored text is exactly one JSON value.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -180,9 +182,16 @@ pub(crate) fn raw_event_hash(ev: &RawEvent<'_>) -> Option<[u8; 32]> {
 }
 
 /// The hash of a stored event over its stored text, which must be the
-/// canonical text itself: no fallback, so any changed byte fails.
-pub(crate) fn stored_event_hash(ev: &StoredEvent) -> [u8; 32] {
-    hash_record(&Fields::from(ev), &ev.data, &ev.metadata)
+/// canonical text itself: no fallback, so any changed byte fails. `None`
+/// when `data` or `metadata` is not exactly one JSON value: the argument
+/// in the module docs needs each text's extent fixed by the text itself,
+/// or bytes could move between columns (into `event_id`, say) and leave
+/// the hashed record as it was.
+pub(crate) fn stored_event_hash(ev: &StoredEvent) -> Option<[u8; 32]> {
+    let one_value = |text: &str| {
+        serde_json::from_str::<&serde_json::value::RawValue>(text).is_ok_and(|raw| raw.get().len() == text.len())
+    };
+    (one_value(&ev.data) && one_value(&ev.metadata)).then(|| hash_record(&Fields::from(ev), &ev.data, &ev.metadata))
 }
 
 /// Whether `recorded` is the lower-case hex of `hash` (step 3 of the module

@@ -73,8 +73,7 @@ impl Verifiable for StoredEvent {
         &self.signature
     }
     fn content_hash(&self) -> Option<[u8; 32]> {
-        let hash = stored_event_hash(self);
-        is_hex_of(&hash, &self.hash).then_some(hash)
+        stored_event_hash(self).filter(|hash| is_hex_of(hash, &self.hash))
     }
 }
 

@@ -182,3 +182,39 @@ fn stored_text_verifies_as_is_and_any_other_text_fails_with_no_fallback() {
         assert_eq!(verify_batch(keys(&signer), &tampered), Err(VerifyError::HashMismatch { position: 701 }));
     }
 }
+
+#[test]
+fn bytes_moved_between_stored_columns_fail_though_the_hashed_record_is_unchanged() {
+    let signer = signer();
+    // A receipt whose custom section mimics the record's own layout.
+    let body = json!({"custom": {"a": 1, "event_id": "F", "event_type": "G", "metadata": {"m": 1}}});
+    let log: Vec<StoredEvent> = signed_log(&signer, [body]).iter().map(stored).collect();
+    let ev = &log[0];
+    // Split the same bytes differently: `data` ends inside the custom
+    // section, `event_id` and `event_type` become "F" and "G", and
+    // `metadata` swallows the rest of the real record up to `,"position"`.
+    let cut = ev.data.find(r#","event_id":"F""#).unwrap();
+    let forged = StoredEvent {
+        data: ev.data[..cut].to_owned(),
+        event_id: "F".into(),
+        event_type: "G".into(),
+        metadata: format!(
+            r#"{{"m":1}}}}}},"event_id":"{}","event_type":"{}","metadata":{}"#,
+            ev.event_id, ev.event_type, ev.metadata
+        ),
+        ..ev.clone()
+    };
+    let record = |e: &StoredEvent| {
+        format!(
+            r#"{{"data":{},"event_id":"{}","event_type":"{}","metadata":{}"#,
+            e.data, e.event_id, e.event_type, e.metadata
+        )
+    };
+    assert_eq!(record(&forged), record(ev), "the hashed bytes are the same");
+    assert_eq!(verify_batch(keys(&signer), &log), Ok(1));
+    assert_eq!(verify_batch(keys(&signer), &[forged]), Err(VerifyError::HashMismatch { position: 1 }));
+    // Surrounding spaces also make a text more than one value's extent.
+    let mut padded = ev.clone();
+    padded.metadata = format!(" {}", padded.metadata);
+    assert_eq!(verify_batch(keys(&signer), &[padded]), Err(VerifyError::HashMismatch { position: 1 }));
+}

@@ -184,7 +184,8 @@ pub enum TokenCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum GateCommand {
-    /// Define (or redefine) a gate.
+    /// Define (or redefine) a gate. A redefinition replaces the whole
+    /// definition: actions, mode, schema and producer keys alike.
     Define {
         name: String,
         /// A required action; repeat for several. None: any action counts.

@@ -58,7 +58,7 @@ impl Application {
         let mut tokens = TokenValidator::default();
         tokens.trust_ed25519(LOCAL_ISSUER, &key_id, verifying.as_bytes());
         if let Some(path) = &args.access {
-            tokens.trust_oidc(&load_access(path)?);
+            tokens.trust_oidc(&load_access(path)?).context("trusting the access file's issuers")?;
         }
         let access = Arc::new(Access { tokens, limits: RateLimiter::new(args.rate_limit) });
         // Fetched in the background: an issuer that is down delays no

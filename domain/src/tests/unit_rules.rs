@@ -227,13 +227,24 @@ fn signed_gate(require_signed: bool) -> Event {
     }
 }
 
-fn signed_by(key_id: &str) -> UnitCommand {
-    let mut receipt = receipt(1, "build", "compile", true);
+/// Receipt `n` signed over payload `payload` (a hex byte) with the key
+/// `key_id`, whose public key is `key` (a hex byte) repeated.
+fn signed_receipt(n: u128, key_id: &str, key: &str, payload: &str) -> Box<Receipt> {
+    let mut receipt = receipt(n, "build", "compile", true);
     receipt.signature = Some(ReceiptSignature {
         key_id: KeyId::parse(key_id).unwrap(),
-        payload_sha256: Sha256Digest::parse(&"cd".repeat(32)).unwrap(),
+        ed25519: Ed25519PublicKey::parse(&key.repeat(32)).unwrap(),
+        payload_sha256: Sha256Digest::parse(&payload.repeat(32)).unwrap(),
     });
-    UnitCommand::Submit(Box::new(receipt))
+    Box::new(receipt)
+}
+
+fn signed(n: u128, key_id: &str, key: &str, payload: &str) -> UnitCommand {
+    UnitCommand::Submit(signed_receipt(n, key_id, key, payload))
+}
+
+fn signed_by(key_id: &str) -> UnitCommand {
+    signed(1, key_id, "ab", "cd")
 }
 
 #[test]
@@ -254,4 +265,21 @@ fn a_gate_requiring_signatures_refuses_unsigned_receipts_and_unknown_keys() {
     given([gate_defined("build", &["compile"], GateMode::Enforcing)])
         .when(signed_by("ci-2026"))
         .then_err(ReceiptError::UnknownProducerKey { gate: gate("build"), key_id: KeyId::parse("ci-2026").unwrap() });
+}
+
+#[test]
+fn a_key_replaced_under_the_same_id_and_a_reused_signed_payload_are_refused() {
+    // The gate trusts ci-2026 = ab..ab; a signature by another key that
+    // carries the same id is not that key.
+    given([signed_gate(true)])
+        .when(signed(1, "ci-2026", "ef", "cd"))
+        .then_err(ReceiptError::UnknownProducerKey { gate: gate("build"), key_id: KeyId::parse("ci-2026").unwrap() });
+    // A payload already signed and submitted (here since revoked) counts
+    // once, whatever receipt id it comes with.
+    let first = Event::ReceiptSubmitted(signed_receipt(1, "ci-2026", "ab", "cd"));
+    let history = vec![signed_gate(true), first, gate_passed("build", &[1])];
+    given(history.clone())
+        .when(signed(2, "ci-2026", "ab", "cd"))
+        .then_err(ReceiptError::SignedPayloadReused(Sha256Digest::parse(&"cd".repeat(32)).unwrap()));
+    given(history).when(signed(2, "ci-2026", "ab", "ce")).then_types(&["ReceiptSubmitted"]);
 }
