@@ -98,13 +98,13 @@ impl Principal {
     /// The owner names under which this caller defines gates and stages:
     /// each gate-owner grant's `owner`, or the caller's identity.
     pub fn owner_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .grants
-            .iter()
-            .filter(|g| g.role == Role::GateOwner)
-            .map(|g| g.limits.owner.clone().unwrap_or_else(|| self.identity()))
-            .collect();
-        names.dedup();
+        let mut names: Vec<String> = Vec::new();
+        for grant in self.grants.iter().filter(|g| g.role == Role::GateOwner) {
+            let name = grant.limits.owner.clone().unwrap_or_else(|| self.identity());
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
         names
     }
 
