@@ -18,6 +18,7 @@ use axum::Router;
 use std::sync::Arc;
 use tollgate_api_common::Access;
 
+pub use dsse::{pae, RECEIPT_PAYLOAD_TYPE};
 pub use service::CommandService;
 
 /// What the command handlers share.

@@ -84,12 +84,13 @@ pub async fn submit(
         (None, true) => "/data",
         (None, false) => "",
     };
-    let receipt_body = envelope.as_ref().map_or(&body, |e| &e.receipt);
-    let input = read_receipt(receipt_body, service.schemas())
-        .map_err(|e| e.under(if envelope.is_some() { prefix } else { "" }))?;
-    // Checked before anything is decided: a project's CI learns nothing
-    // about another project's units, not even whether its receipt would
-    // be valid.
+    // A CloudEvent's fields are named under `/data` by the reader itself.
+    let input = match &envelope {
+        Some(envelope) => read_receipt(&envelope.receipt, service.schemas()).map_err(|e| e.under("/payload"))?,
+        None => read_receipt(&body, service.schemas())?,
+    };
+    // Checked before the gate or the unit is looked at: a project's CI
+    // learns nothing about another project's units or their gates.
     if !principal.may_submit(input.unit.name(), input.gate.as_str(), input.action.as_str()) {
         return Err(auth.deny(format!(
             "this caller may not submit receipts for unit {} to gate {} for action {}",

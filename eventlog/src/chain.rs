@@ -45,7 +45,7 @@ use std::fmt;
 use std::fmt::Write as _;
 
 use crate::canonical::{write_string, Formatted, Sink};
-use crate::types::{RawEvent, RecordedEvent, StoredEvent};
+use crate::types::{RawEvent, Recorded, RecordedEvent, StoredEvent};
 
 pub use crate::canonical::canonical_json;
 
@@ -77,23 +77,8 @@ struct Fields<'a> {
     prev_hash: &'a str,
 }
 
-impl<'a> From<&'a RecordedEvent> for Fields<'a> {
-    fn from(ev: &'a RecordedEvent) -> Self {
-        Fields {
-            position: ev.position,
-            event_id: &ev.event_id,
-            stream: &ev.stream,
-            stream_version: ev.stream_version,
-            event_type: &ev.event_type,
-            schema_version: ev.schema_version,
-            recorded_at: &ev.recorded_at,
-            prev_hash: &ev.prev_hash,
-        }
-    }
-}
-
-impl<'a> From<&'a StoredEvent> for Fields<'a> {
-    fn from(ev: &'a StoredEvent) -> Self {
+impl<'a, J> From<&'a Recorded<J>> for Fields<'a> {
+    fn from(ev: &'a Recorded<J>) -> Self {
         Fields {
             position: ev.position,
             event_id: &ev.event_id,

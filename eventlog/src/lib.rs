@@ -30,6 +30,7 @@ pub use keys::{load_key, load_or_create_key, public_jwk, verifying_key_from_jwk,
 pub use log::EventLog;
 pub use sequencer::{StatsSnapshot, MAX_EVENT_BYTES};
 pub use types::{
-    AppendOutcome, AppendRequest, ExpectedVersion, IdempotencyKey, NewEvent, RawEvent, RecordedEvent, StoredEvent,
+    AppendOutcome, AppendRequest, ExpectedVersion, IdempotencyKey, NewEvent, RawEvent, Recorded, RecordedEvent,
+    StoredEvent,
 };
 pub use verify::{verify_batch, ChainVerifier, Verifiable, VerifyError};

@@ -96,9 +96,10 @@ impl AppendRequest {
 }
 
 /// An event as stored in the log, with everything an auditor needs to
-/// verify it (see [`crate::chain`]).
+/// verify it (see [`crate::chain`]). `J` is how `data` and `metadata` are
+/// held: parsed ([`RecordedEvent`]) or as the stored text ([`StoredEvent`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RecordedEvent {
+pub struct Recorded<J> {
     /// Global position, 1-based and gap-free.
     pub position: u64,
     /// ULID of the event.
@@ -112,9 +113,9 @@ pub struct RecordedEvent {
     /// Version of `data`'s shape.
     pub schema_version: u32,
     /// The event body.
-    pub data: Value,
+    pub data: J,
     /// Request id, principal, traceparent...
-    pub metadata: Value,
+    pub metadata: J,
     /// RFC 3339 UTC, set by the sequencer.
     pub recorded_at: String,
     /// Hex hash of the previous event (64 zeros for position 1).
@@ -127,28 +128,36 @@ pub struct RecordedEvent {
     pub signature: String,
 }
 
-/// A [`RecordedEvent`] as its row holds it: `data` and `metadata` are the
-/// stored canonical text that was hashed, not parsed, so a data dir is
-/// verified without building a JSON tree per event. Any byte changed in
-/// that text fails the hash, as a non-canonical edit would.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredEvent {
-    pub position: u64,
-    pub event_id: String,
-    pub stream: String,
-    pub stream_version: u64,
-    pub event_type: String,
-    pub schema_version: u32,
-    /// The event body's canonical JSON text.
-    pub data: String,
-    /// The metadata's canonical JSON text.
-    pub metadata: String,
-    pub recorded_at: String,
-    pub prev_hash: String,
-    pub hash: String,
-    pub key_id: String,
-    pub signature: String,
+impl<J> Recorded<J> {
+    /// The same event with `data` and `metadata` turned into another form
+    /// (stored text parsed, say), or the first error that gave.
+    pub fn try_map_body<K, E>(self, mut f: impl FnMut(J) -> Result<K, E>) -> Result<Recorded<K>, E> {
+        Ok(Recorded {
+            position: self.position,
+            event_id: self.event_id,
+            stream: self.stream,
+            stream_version: self.stream_version,
+            event_type: self.event_type,
+            schema_version: self.schema_version,
+            data: f(self.data)?,
+            metadata: f(self.metadata)?,
+            recorded_at: self.recorded_at,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+            key_id: self.key_id,
+            signature: self.signature,
+        })
+    }
 }
+
+/// An event with `data` and `metadata` parsed.
+pub type RecordedEvent = Recorded<Value>;
+
+/// An event as its row holds it: `data` and `metadata` are the stored
+/// canonical text that was hashed, not parsed, so a data dir is verified
+/// without building a JSON tree per event. Any byte changed in that text
+/// fails the hash, as a non-canonical edit would.
+pub type StoredEvent = Recorded<String>;
 
 /// A [`RecordedEvent`] read from a line of an audit export, borrowing from
 /// the line: `data` and `metadata` stay the JSON text the line holds, so

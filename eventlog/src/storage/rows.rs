@@ -17,9 +17,7 @@ use crate::types::{RecordedEvent, StoredEvent};
 /// The hash covers the canonical JSON of `data` and `metadata`, so stored
 /// text that is valid JSON but not canonical (a space, another key order)
 /// would re-canonicalise to a matching hash: it is refused here instead,
-/// so that any byte changed in the stored log fails verification. The
-/// `category` column is not hashed but derived from the stream, and is
-/// checked against it for the same reason.
+/// so that any byte changed in the stored log fails verification.
 pub(crate) fn decode<R>(row: &R) -> Result<RecordedEvent, LogError>
 where
     R: Row,
@@ -27,42 +25,22 @@ where
     for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
     &'static str: ColumnIndex<R>,
 {
-    let position: i64 = row.try_get("position")?;
-    let corrupt = |reason: &str| LogError::Corrupt { position, reason: reason.to_owned() };
-    let unsigned = |v: i64, what: &str| u64::try_from(v).map_err(|_| corrupt(what));
-    let json = |col: &'static str| -> Result<serde_json::Value, LogError> {
-        let text: String = row.try_get(col)?;
+    let stored = decode_stored(row)?;
+    let position = i64::try_from(stored.position).unwrap_or(i64::MAX);
+    stored.try_map_body(|text| {
+        let corrupt = |reason: &str| LogError::Corrupt { position, reason: reason.to_owned() };
         let value = serde_json::from_str(&text).map_err(|_| corrupt("stored JSON does not parse"))?;
         if canonical_json(&value) != text {
             return Err(corrupt("stored JSON is not the canonical text that was hashed"));
         }
         Ok(value)
-    };
-    let stream: String = row.try_get("stream")?;
-    let category: String = row.try_get("category")?;
-    if category != category_of(&stream) {
-        return Err(corrupt("category does not match the stream"));
-    }
-    Ok(RecordedEvent {
-        position: unsigned(position, "negative position")?,
-        event_id: row.try_get("event_id")?,
-        stream,
-        stream_version: unsigned(row.try_get("stream_version")?, "negative stream version")?,
-        event_type: row.try_get("event_type")?,
-        schema_version: u32::try_from(row.try_get::<i64, _>("schema_version")?)
-            .map_err(|_| corrupt("schema version out of range"))?,
-        data: json("data")?,
-        metadata: json("metadata")?,
-        recorded_at: row.try_get("recorded_at")?,
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-        key_id: row.try_get("key_id")?,
-        signature: row.try_get("signature")?,
     })
 }
 
 /// One `events` row with `data` and `metadata` left as their stored text
-/// (for verification, which hashes that text: see [`StoredEvent`]).
+/// (for verification, which hashes that text: see [`StoredEvent`]). The
+/// `category` column is not hashed but derived from the stream, and is
+/// checked against it, so that no changed byte goes unnoticed.
 pub(crate) fn decode_stored<R>(row: &R) -> Result<StoredEvent, LogError>
 where
     R: Row,
@@ -73,7 +51,6 @@ where
     let position: i64 = row.try_get("position")?;
     let corrupt = |reason: &str| LogError::Corrupt { position, reason: reason.to_owned() };
     let unsigned = |v: i64, what: &str| u64::try_from(v).map_err(|_| corrupt(what));
-    // The category is not hashed, so it is checked here, as in `decode`.
     let stream: String = row.try_get("stream")?;
     let category: String = row.try_get("category")?;
     if category != category_of(&stream) {

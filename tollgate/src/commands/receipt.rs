@@ -12,6 +12,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use std::path::Path;
 use tollgate_api_common::DSSE_ENVELOPE;
+use tollgate_command_api::{pae, RECEIPT_PAYLOAD_TYPE};
 use tollgate_eventlog::{load_key, load_or_create_key};
 
 pub async fn run(client: &Client, format: Format, cmd: ReceiptCommand) -> anyhow::Result<()> {
@@ -69,15 +70,14 @@ async fn submit(client: &Client, format: Format, args: SubmitArgs) -> anyhow::Re
     Ok(())
 }
 
-/// A DSSE envelope of `payload` signed with `key` under `key_id`.
+/// A DSSE envelope of `payload` signed with `key` under `key_id`, over the
+/// pre-authentication encoding the server checks.
 fn sign(key: &SigningKey, key_id: &str, payload: &[u8]) -> Value {
-    const PAYLOAD_TYPE: &str = "application/vnd.tollgate.receipt+json";
-    let mut pae = format!("DSSEv1 {} {PAYLOAD_TYPE} {} ", PAYLOAD_TYPE.len(), payload.len()).into_bytes();
-    pae.extend_from_slice(payload);
+    let signature = key.sign(&pae(RECEIPT_PAYLOAD_TYPE, payload));
     json!({
-        "payloadType": PAYLOAD_TYPE,
+        "payloadType": RECEIPT_PAYLOAD_TYPE,
         "payload": STANDARD.encode(payload),
-        "signatures": [{ "keyid": key_id, "sig": STANDARD.encode(key.sign(&pae).to_bytes()) }],
+        "signatures": [{ "keyid": key_id, "sig": STANDARD.encode(signature.to_bytes()) }],
     })
 }
 
