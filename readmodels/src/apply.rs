@@ -52,6 +52,11 @@ pub(crate) async fn apply_batch(
     target: Target,
     batch: &[Decoded],
 ) -> Result<Applied, ReadError> {
+    // A serving generation has its partitions from the start (the store's
+    // opening, or the rebuild that made it); one being rebuilt may not yet.
+    if let Target::Generation(generation) = target {
+        store.ensure_generation(projection, generation).await?;
+    }
     let mut conn = store.pool().acquire().await?;
     let mut tx = conn.begin().await?;
     let row = sqlx::query(LOCK_ACTIVE).bind(projection.name()).fetch_one(&mut *tx).await?;

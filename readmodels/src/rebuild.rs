@@ -36,7 +36,6 @@ pub struct Rebuilt {
 
 const NEXT_GENERATION: &str = "SELECT COALESCE(MAX(generation), 0) FROM rm_checkpoints WHERE name = $1";
 const SWAP: &str = "UPDATE rm_projections SET active_generation = $1 WHERE name = $2";
-const DROP_CHECKPOINT: &str = "DELETE FROM rm_checkpoints WHERE name = $1 AND generation = $2";
 
 /// Rebuilds `projection` from the whole log and swaps it in.
 pub async fn rebuild(
@@ -66,7 +65,7 @@ pub async fn rebuild_many(
         let highest: i64 = row.try_get(0)?;
         let new_generation = highest.max(old_generation) + 1;
         // Leftovers of an interrupted rebuild at this generation.
-        drop_generation(store, projection, new_generation).await?;
+        store.drop_generation(projection, new_generation).await?;
         targets.push((projection, old_generation, new_generation));
     }
     let news: Vec<(Projection, i64)> = targets.iter().map(|(p, _, new)| (*p, *new)).collect();
@@ -103,7 +102,7 @@ pub async fn rebuild_many(
     for (projection, old_generation, new_generation) in targets {
         let events = swap(store, log, projection, new_generation).await?;
         let elapsed = started.elapsed();
-        drop_generation(store, projection, old_generation).await?;
+        store.drop_generation(projection, old_generation).await?;
         rebuilt.push(Rebuilt { projection, old_generation, new_generation, events, elapsed });
     }
     Ok(rebuilt)
@@ -117,6 +116,7 @@ pub(crate) async fn swap(
     projection: Projection,
     generation: i64,
 ) -> Result<u64, ReadError> {
+    store.ensure_generation(projection, generation).await?;
     // Still far behind: fold outside the lock first, so the swap holds it
     // for the last few events only.
     loop {
@@ -154,16 +154,4 @@ pub(crate) async fn swap(
     }
     tx.commit().await?;
     Ok(covered)
-}
-
-/// Deletes every row and the checkpoint of one generation.
-async fn drop_generation(store: &ReadStore, projection: Projection, generation: i64) -> Result<(), ReadError> {
-    let mut conn = store.pool().acquire().await?;
-    let mut tx = conn.begin().await?;
-    for table in projection.tables() {
-        sqlx::query(&format!("DELETE FROM {table} WHERE generation = $1")).bind(generation).execute(&mut *tx).await?;
-    }
-    sqlx::query(DROP_CHECKPOINT).bind(projection.name()).bind(generation).execute(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(())
 }

@@ -18,7 +18,16 @@ pub(crate) struct Fact {
     pub recorded_at: String,
     /// The stored data, re-serialised as the incremental path stores it.
     pub data_text: String,
-    pub event: Event,
+    /// `None` when the pass did not read the event's data, because no
+    /// projection it folds looks into events of that type.
+    pub event: Option<Event>,
+}
+
+impl Fact {
+    /// The event, for a projection that needs every event it reads.
+    fn event(&self) -> Result<&Event, String> {
+        self.event.as_ref().ok_or_else(|| format!("position {}: read without its data", self.position))
+    }
 }
 
 /// A unit's row while folding.
@@ -69,19 +78,20 @@ impl Folder {
         match self.projection {
             Projection::Timeline => {
                 if let Some(key) = &fact.unit_key {
-                    let fields = [g, key, &position, fact.event.type_name(), &fact.recorded_at, &summary(&fact.event)];
+                    let event = fact.event()?;
+                    let fields = [g, key, &position, event.type_name(), &fact.recorded_at, &summary(event)];
                     push_row(out, &fields.map(Some));
                 }
             }
             Projection::Receipts => self.fold_receipt(fact, &position, out)?,
             Projection::Units => self.fold_unit(fact)?,
-            Projection::Definitions => self.fold_definition(fact),
+            Projection::Definitions => self.fold_definition(fact)?,
         }
         Ok(())
     }
 
     fn fold_receipt(&mut self, fact: &Fact, position: &str, out: &mut String) -> Result<(), String> {
-        match &fact.event {
+        match fact.event()? {
             Event::ReceiptSubmitted(r) => {
                 let (id, key, multipass) = (r.id.to_string(), r.unit.key(), if r.multipass { "1" } else { "0" });
                 let (producer, at) = (r.producer.to_string(), sortable_time(r.submitted_at));
@@ -131,7 +141,10 @@ impl Folder {
                 );
             }
         }
-        let (map, name, passed) = match &fact.event {
+        // Receipts come without their data: a unit's row needs only their
+        // positions and times.
+        let Some(event) = &fact.event else { return Ok(()) };
+        let (map, name, passed) = match event {
             Event::GatePassed { gate, .. } => (&mut self.gates, gate.as_str(), 1),
             Event::GateInvalidated { gate, .. } => (&mut self.gates, gate.as_str(), 0),
             Event::StagePassed { stage, .. } => (&mut self.stages, stage.as_str(), 1),
@@ -143,15 +156,15 @@ impl Folder {
         Ok(())
     }
 
-    fn fold_definition(&mut self, fact: &Fact) {
-        let (kind, name, enabled) = match &fact.event {
+    fn fold_definition(&mut self, fact: &Fact) -> Result<(), String> {
+        let (kind, name, enabled) = match fact.event()? {
             Event::GateDefined { gate, .. } => ("gate", gate.as_str(), None),
             Event::StageDefined { stage, .. } => ("stage", stage.as_str(), None),
             Event::GateDisabled { gate, .. } => ("gate", gate.as_str(), Some(0)),
             Event::GateEnabled { gate } => ("gate", gate.as_str(), Some(1)),
             Event::StageDisabled { stage, .. } => ("stage", stage.as_str(), Some(0)),
             Event::StageEnabled { stage } => ("stage", stage.as_str(), Some(1)),
-            _ => return,
+            _ => return Ok(()),
         };
         let entry = self.definitions.get_mut(&(kind, name.to_owned()));
         match (entry, enabled) {
@@ -178,10 +191,12 @@ impl Folder {
             // Toggling what was never defined changes nothing, as in `apply`.
             (None, Some(_)) => {}
         }
+        Ok(())
     }
 
-    /// The rows folded in memory, per table, once every fact is in.
-    pub(crate) fn finish(&self) -> Vec<(&'static str, String)> {
+    /// The rows folded in memory, per table (name, column list, COPY
+    /// text), once every fact is in.
+    pub(crate) fn finish(&self) -> Vec<(&'static str, &'static str, String)> {
         let g = self.generation.as_str();
         match self.projection {
             Projection::Units => {
@@ -204,9 +219,9 @@ impl Folder {
                     push_row(&mut units, &fields.map(Some));
                 }
                 vec![
-                    ("rm_units (generation, unit_key, name, version, release, platform, package, first_position, last_position, updated_at)", units),
-                    ("rm_unit_gates (generation, unit_key, gate, passed, position, updated_at)", statuses(g, &self.gates)),
-                    ("rm_unit_stages (generation, unit_key, stage, passed, position, updated_at)", statuses(g, &self.stages)),
+                    ("rm_units", "(generation, unit_key, name, version, release, platform, package, first_position, last_position, updated_at)", units),
+                    ("rm_unit_gates", "(generation, unit_key, gate, passed, position, updated_at)", statuses(g, &self.gates)),
+                    ("rm_unit_stages", "(generation, unit_key, stage, passed, position, updated_at)", statuses(g, &self.stages)),
                 ]
             }
             Projection::Definitions => {
@@ -216,7 +231,7 @@ impl Folder {
                     let definition = l.definition.as_deref().unwrap_or("{}");
                     push_row(&mut rows, &[g, kind, name, definition, &enabled, &position, &l.updated_at].map(Some));
                 }
-                vec![("rm_definitions (generation, kind, name, definition, enabled, position, updated_at)", rows)]
+                vec![("rm_definitions", "(generation, kind, name, definition, enabled, position, updated_at)", rows)]
             }
             Projection::Receipts | Projection::Timeline => Vec::new(),
         }

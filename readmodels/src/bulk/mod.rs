@@ -1,15 +1,19 @@
 //! The fast path of a rebuild on PostgreSQL: the log streams out with
-//! `COPY ... TO STDOUT` (only the categories the projection reads), events
-//! are decoded on a blocking thread while the next rows arrive, and rows go
-//! in with `COPY ... FROM STDIN`, all in one transaction with the new
-//! generation's checkpoint. Row for row the same as folding event by event.
+//! `COPY ... TO STDOUT` (only the categories the projection reads, and the
+//! data only of the events it looks into), events are decoded on
+//! blocking threads while the next rows arrive, and rows go in with
+//! `COPY ... FROM STDIN` into partitions of the new generation created in
+//! the same transaction, with no index to maintain. The indexes are built
+//! once, when each partition is attached at the end, in one transaction
+//! with the new generation's checkpoint. Row for row the same as folding
+//! event by event.
 
 mod folders;
 mod text;
 
 use crate::error::ReadError;
 use crate::projection::Projection;
-use crate::store::{ReadStore, PG_SCHEMA};
+use crate::store::{partition_name, ReadStore, PG_SCHEMA};
 use folders::{Fact, Folder};
 use futures::StreamExt;
 use serde_json::Value;
@@ -43,15 +47,13 @@ pub(crate) async fn fold(
     let Some(url) = store.pg_url() else { return Ok(()) };
     let mut sinks = Vec::new();
     for &(projection, generation) in targets {
-        let mut conn = PgConnection::connect(url).await?;
-        conn.execute(format!("SET search_path TO {PG_SCHEMA}").as_str()).await?;
-        conn.execute("BEGIN").await?;
-        sinks.push(Sink { conn, projection, generation, folder: Folder::new(projection, generation) });
+        sinks.push(Sink::open(url, projection, generation).await?);
     }
     let mut source = PgConnection::connect(url).await?;
     let wanted: Vec<&str> = targets.iter().map(|(p, _)| categories(*p)).collect();
+    let data = data_needed(targets.iter().map(|(p, _)| *p));
     let select = format!(
-        "COPY (SELECT position, stream, event_type, schema_version, recorded_at, data FROM events \
+        "COPY (SELECT position, stream, event_type, schema_version, recorded_at, {data} FROM events \
          WHERE position <= {upto} AND ({}) ORDER BY position) TO STDOUT",
         wanted.join(" OR ")
     );
@@ -68,8 +70,8 @@ pub(crate) async fn fold(
             let raw = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
             pending.push_back(tokio::task::spawn_blocking(move || decode(&raw)));
         }
-        // Two chunks in flight: one decoding while the sinks fold and send.
-        while pending.len() > 1 || (end && !pending.is_empty()) {
+        // Three chunks in flight: two decoding while the sinks fold and send.
+        while pending.len() > 2 || (end && !pending.is_empty()) {
             let Some(task) = pending.pop_front() else { break };
             let facts = task.await.map_err(|e| ReadError::Corrupt(e.to_string()))?.map_err(ReadError::Corrupt)?;
             futures::future::try_join_all(sinks.iter_mut().map(|sink| sink.stream(&facts))).await?;
@@ -87,6 +89,28 @@ pub(crate) async fn fold(
 }
 
 impl Sink {
+    /// Opens the sink's transaction and creates the new generation's
+    /// partitions in it, detached and without indexes: rows load into bare
+    /// tables, frozen as they go in (no hint-bit writes on first read),
+    /// and a failed rebuild leaves nothing behind.
+    async fn open(url: &str, projection: Projection, generation: i64) -> Result<Sink, ReadError> {
+        let mut conn = PgConnection::connect(url).await?;
+        conn.execute(format!("SET search_path TO {PG_SCHEMA}").as_str()).await?;
+        conn.execute("BEGIN").await?;
+        // The indexes are built in one go at attach time: sorting them in
+        // memory instead of in temporary files.
+        conn.execute("SET LOCAL maintenance_work_mem = '256MB'").await?;
+        for table in projection.tables() {
+            let partition = partition_name(table, generation);
+            // The CHECK lets ATTACH trust the rows without scanning them.
+            let create = format!(
+                "CREATE TABLE {partition} (LIKE {table} INCLUDING DEFAULTS, CHECK (generation = {generation}))"
+            );
+            conn.execute(create.as_str()).await?;
+        }
+        Ok(Sink { conn, projection, generation, folder: Folder::new(projection, generation) })
+    }
+
     /// Folds `facts`, sending the rows this projection streams.
     async fn stream(&mut self, facts: &[Fact]) -> Result<(), ReadError> {
         let mut rows = String::new();
@@ -94,25 +118,35 @@ impl Sink {
             self.folder.fold(fact, &mut rows).map_err(ReadError::Corrupt)?;
         }
         match streamed_table(self.projection) {
-            Some(table) if !rows.is_empty() => copy(&mut self.conn, table, rows).await,
+            Some((table, columns)) if !rows.is_empty() => {
+                copy(&mut self.conn, &partition_name(table, self.generation), columns, rows).await
+            }
             _ => Ok(()),
         }
     }
 
-    /// Writes what was folded in memory, the revocations and the
-    /// checkpoint, and commits.
+    /// Writes what was folded in memory and the revocations, attaches the
+    /// partitions (building their indexes), writes the checkpoint and
+    /// commits.
     async fn finish(mut self, upto: u64) -> Result<(), ReadError> {
-        for (table, data) in self.folder.finish() {
+        let generation = self.generation;
+        for (table, columns, data) in self.folder.finish() {
             if !data.is_empty() {
-                copy(&mut self.conn, table, data).await?;
+                copy(&mut self.conn, &partition_name(table, generation), columns, data).await?;
             }
         }
         if !self.folder.revocations.is_empty() {
-            revoke(&mut self.conn, self.generation, std::mem::take(&mut self.folder.revocations)).await?;
+            let rows = std::mem::take(&mut self.folder.revocations);
+            revoke(&mut self.conn, &partition_name("rm_receipts", generation), rows).await?;
+        }
+        for table in self.projection.tables() {
+            let partition = partition_name(table, generation);
+            let attach = format!("ALTER TABLE {table} ATTACH PARTITION {partition} FOR VALUES IN ({generation})");
+            self.conn.execute(attach.as_str()).await?;
         }
         sqlx::query(crate::apply::SAVE_CHECKPOINT)
             .bind(self.projection.name())
-            .bind(self.generation)
+            .bind(generation)
             .bind(i64::try_from(upto).unwrap_or(i64::MAX))
             .bind(crate::apply::now())
             .execute(&mut self.conn)
@@ -122,9 +156,10 @@ impl Sink {
     }
 }
 
-/// One `COPY table FROM STDIN` of `rows` (COPY text).
-async fn copy(conn: &mut PgConnection, table: &str, rows: String) -> Result<(), ReadError> {
-    let mut copy = conn.copy_in_raw(&format!("COPY {table} FROM STDIN")).await?;
+/// One `COPY table columns FROM STDIN` of `rows` (COPY text), into a table
+/// created in this transaction.
+async fn copy(conn: &mut PgConnection, table: &str, columns: &str, rows: String) -> Result<(), ReadError> {
+    let mut copy = conn.copy_in_raw(&format!("COPY {table} {columns} FROM STDIN WITH (FREEZE)")).await?;
     copy.send(rows.into_bytes()).await?;
     copy.finish().await?;
     Ok(())
@@ -139,56 +174,87 @@ fn categories(projection: Projection) -> &'static str {
     }
 }
 
-/// The table a projection's rows stream into as events arrive.
-fn streamed_table(projection: Projection) -> Option<&'static str> {
+/// The data column as the pass reads it: only the events some target
+/// looks into carry their data. `units` reads the names in gate and stage
+/// decisions and nothing of a receipt, which is most of the log's bytes.
+fn data_needed(projections: impl Iterator<Item = Projection>) -> &'static str {
+    let mut all = false;
+    for projection in projections {
+        all |= !matches!(projection, Projection::Units | Projection::Definitions);
+    }
+    if all {
+        "data"
+    } else {
+        "CASE WHEN event_type IN ('ReceiptSubmitted', 'ReceiptRevoked') THEN NULL ELSE data END"
+    }
+}
+
+/// The table a projection's rows stream into as events arrive, and its
+/// columns.
+fn streamed_table(projection: Projection) -> Option<(&'static str, &'static str)> {
     match projection {
-        Projection::Timeline => Some("rm_timeline (generation, unit_key, position, event_type, recorded_at, summary)"),
-        Projection::Receipts => Some(
-            "rm_receipts (generation, receipt_id, position, unit_key, gate, action, multipass, producer, \
+        Projection::Timeline => {
+            Some(("rm_timeline", "(generation, unit_key, position, event_type, recorded_at, summary)"))
+        }
+        Projection::Receipts => Some((
+            "rm_receipts",
+            "(generation, receipt_id, position, unit_key, gate, action, multipass, producer, \
              submitted_at, custom, artifacts, revoked, revoked_at, revoked_by, revoke_reason)",
-        ),
+        )),
         Projection::Units | Projection::Definitions => None,
     }
 }
 
-/// Marks the revoked receipts in one statement, through a temporary table.
-async fn revoke(sink: &mut PgConnection, generation: i64, rows: String) -> Result<(), ReadError> {
+/// Marks the revoked receipts of `partition` in one statement, through a
+/// temporary table.
+async fn revoke(sink: &mut PgConnection, partition: &str, rows: String) -> Result<(), ReadError> {
     sink.execute(
         "CREATE TEMPORARY TABLE rm_revocations (receipt_id TEXT, revoked_at TEXT, revoked_by TEXT, reason TEXT) \
          ON COMMIT DROP",
     )
     .await?;
-    copy(sink, "rm_revocations", rows).await?;
-    sqlx::query(
-        "UPDATE rm_receipts r SET revoked = 1, revoked_at = v.revoked_at, revoked_by = v.revoked_by, \
-         revoke_reason = v.reason FROM rm_revocations v WHERE r.generation = $1 AND r.receipt_id = v.receipt_id",
-    )
-    .bind(generation)
-    .execute(&mut *sink)
-    .await?;
+    let mut copy = sink.copy_in_raw("COPY rm_revocations FROM STDIN").await?;
+    copy.send(rows.into_bytes()).await?;
+    copy.finish().await?;
+    let update = format!(
+        "UPDATE {partition} r SET revoked = 1, revoked_at = v.revoked_at, revoked_by = v.revoked_by, \
+         revoke_reason = v.reason FROM rm_revocations v WHERE r.receipt_id = v.receipt_id"
+    );
+    sink.execute(update.as_str()).await?;
     Ok(())
 }
 
 /// Decodes COPY rows (`position, stream, event_type, schema_version,
-/// recorded_at, data`) into facts, upcasting older versions.
+/// recorded_at, data`) into facts, upcasting older versions. A row whose
+/// data was not read (NULL, see [`data_needed`]) becomes a fact without
+/// its event.
 fn decode(rows: &[bytes::Bytes]) -> Result<Vec<Fact>, String> {
     rows.iter()
         .map(|row| {
-            let fields = text::split_row(row)?;
+            let mut fields = text::split_row(row)?;
+            let data = fields.get_mut(5).and_then(Option::take);
             let field = |i: usize| fields.get(i).cloned().flatten().ok_or_else(|| format!("COPY row lacks field {i}"));
             let position: i64 = field(0)?.parse().map_err(|e| format!("position: {e}"))?;
             let stream = field(1)?;
             let event_type = field(2)?;
             let version: u32 = field(3)?.parse().map_err(|e| format!("schema_version: {e}"))?;
-            let text = field(5)?;
-            let event = Event::from_stored_text(&event_type, version, &text)
-                .map_err(|e| format!("position {position}: {e}"))?;
+            let event = match &data {
+                Some(text) => Some(
+                    Event::from_stored_text(&event_type, version, text)
+                        .map_err(|e| format!("position {position}: {e}"))?,
+                ),
+                None => None,
+            };
+            // Only definitions keep their data as text.
+            let data_text = match data {
+                Some(text) if !stream.starts_with("unit:") => canonical(&text)?,
+                _ => String::new(),
+            };
             Ok(Fact {
                 position,
                 unit_key: stream.strip_prefix("unit:").map(str::to_owned),
                 recorded_at: field(4)?,
-                // Only definitions keep their data as text.
-                data_text: if stream.starts_with("unit:") { String::new() } else { canonical(&text)? },
+                data_text,
                 event,
             })
         })
