@@ -20,6 +20,7 @@ use serde_json::Value;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor};
 use std::collections::VecDeque;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tollgate_domain::Event;
 
@@ -29,11 +30,21 @@ const CHUNK: usize = 8192;
 /// One projection being rebuilt: its own connection and transaction, so
 /// the projections' writes run side by side in the database.
 struct Sink {
-    conn: PgConnection,
     projection: Projection,
     generation: i64,
     folder: Folder,
+    conn: Writer,
 }
+
+/// Where a sink's connection is: with the sink, or, for a projection that
+/// streams rows, with the task that holds one COPY open for the whole pass.
+enum Writer {
+    Idle(PgConnection),
+    Copying { rows: mpsc::Sender<String>, task: JoinHandle<Result<PgConnection, ReadError>> },
+}
+
+/// COPY text chunks queued for a writer task before the fold waits.
+const QUEUED: usize = 4;
 
 /// Folds every event up to `upto` into the given generations of the given
 /// projections, in one pass over the log; `progress` gets the last log
@@ -50,6 +61,14 @@ pub(crate) async fn fold(
         sinks.push(Sink::open(url, projection, generation).await?);
     }
     let mut source = PgConnection::connect(url).await?;
+    // The log is written in position order, so reading it along an index
+    // on position is a sequential read. Without this the planner may
+    // choose to scan and sort instead (it does when the filtered categories
+    // are most of the log), spilling the whole log to temporary files.
+    // Gate and stage definitions alone are few: sorting those is cheap.
+    if targets.iter().any(|(projection, _)| *projection != Projection::Definitions) {
+        source.execute("SET enable_sort = off").await?;
+    }
     let wanted: Vec<&str> = targets.iter().map(|(p, _)| categories(*p)).collect();
     let data = data_needed(targets.iter().map(|(p, _)| *p));
     let select = format!(
@@ -78,6 +97,9 @@ pub(crate) async fn fold(
             if let Some(last) = facts.last() {
                 progress(u64::try_from(last.position).unwrap_or(0));
             }
+            // Freeing thousands of decoded events is work this thread,
+            // which alone reads, folds and sends, need not do.
+            drop(tokio::task::spawn_blocking(move || drop(facts)));
         }
         if end {
             break;
@@ -92,7 +114,9 @@ impl Sink {
     /// Opens the sink's transaction and creates the new generation's
     /// partitions in it, detached and without indexes: rows load into bare
     /// tables, frozen as they go in (no hint-bit writes on first read),
-    /// and a failed rebuild leaves nothing behind.
+    /// and a failed rebuild leaves nothing behind. A projection that
+    /// streams rows gets a writer task with one COPY open, so the fold
+    /// goes on while PostgreSQL takes in the rows already sent.
     async fn open(url: &str, projection: Projection, generation: i64) -> Result<Sink, ReadError> {
         let mut conn = PgConnection::connect(url).await?;
         conn.execute(format!("SET search_path TO {PG_SCHEMA}").as_str()).await?;
@@ -108,58 +132,93 @@ impl Sink {
             );
             conn.execute(create.as_str()).await?;
         }
-        Ok(Sink { conn, projection, generation, folder: Folder::new(projection, generation) })
-    }
-
-    /// Folds `facts`, sending the rows this projection streams.
-    async fn stream(&mut self, facts: &[Fact]) -> Result<(), ReadError> {
-        let mut rows = String::new();
-        for fact in facts {
-            self.folder.fold(fact, &mut rows).map_err(ReadError::Corrupt)?;
-        }
-        match streamed_table(self.projection) {
-            Some((table, columns)) if !rows.is_empty() => {
-                copy(&mut self.conn, &partition_name(table, self.generation), columns, rows).await
+        let conn = match streamed_table(projection) {
+            Some((table, columns)) => {
+                let (rows, queued) = mpsc::channel(QUEUED);
+                let target = format!("{} {columns}", partition_name(table, generation));
+                Writer::Copying { rows, task: tokio::spawn(copy_stream(conn, target, queued)) }
             }
-            _ => Ok(()),
-        }
+            None => Writer::Idle(conn),
+        };
+        Ok(Sink { projection, generation, folder: Folder::new(projection, generation), conn })
     }
 
-    /// Writes what was folded in memory and the revocations, attaches the
-    /// partitions (building their indexes), writes the checkpoint and
-    /// commits.
+    /// Folds `facts`, queueing the rows this projection streams.
+    async fn stream(&mut self, facts: &[Fact]) -> Result<(), ReadError> {
+        let mut out = String::new();
+        for fact in facts {
+            self.folder.fold(fact, &mut out).map_err(ReadError::Corrupt)?;
+        }
+        if let Writer::Copying { rows, task } = &mut self.conn {
+            if !out.is_empty() && rows.send(out).await.is_err() {
+                // The writer stopped: its error says why.
+                return Err(match task.await {
+                    Ok(Err(e)) => e,
+                    Ok(Ok(_)) => ReadError::Corrupt("the COPY writer stopped early".into()),
+                    Err(e) => ReadError::Corrupt(e.to_string()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the streamed COPY, writes what was folded in memory and the
+    /// revocations, attaches the partitions (building their indexes),
+    /// writes the checkpoint and commits.
     async fn finish(mut self, upto: u64) -> Result<(), ReadError> {
         let generation = self.generation;
+        let mut conn = match self.conn {
+            Writer::Idle(conn) => conn,
+            Writer::Copying { rows, task } => {
+                drop(rows);
+                task.await.map_err(|e| ReadError::Corrupt(e.to_string()))??
+            }
+        };
         for (table, columns, data) in self.folder.finish() {
             if !data.is_empty() {
-                copy(&mut self.conn, &partition_name(table, generation), columns, data).await?;
+                copy(&mut conn, &format!("{} {columns}", partition_name(table, generation)), data).await?;
             }
         }
         if !self.folder.revocations.is_empty() {
             let rows = std::mem::take(&mut self.folder.revocations);
-            revoke(&mut self.conn, &partition_name("rm_receipts", generation), rows).await?;
+            revoke(&mut conn, &partition_name("rm_receipts", generation), rows).await?;
         }
         for table in self.projection.tables() {
             let partition = partition_name(table, generation);
             let attach = format!("ALTER TABLE {table} ATTACH PARTITION {partition} FOR VALUES IN ({generation})");
-            self.conn.execute(attach.as_str()).await?;
+            conn.execute(attach.as_str()).await?;
         }
         sqlx::query(crate::apply::SAVE_CHECKPOINT)
             .bind(self.projection.name())
             .bind(generation)
             .bind(i64::try_from(upto).unwrap_or(i64::MAX))
             .bind(crate::apply::now())
-            .execute(&mut self.conn)
+            .execute(&mut conn)
             .await?;
-        self.conn.execute("COMMIT").await?;
+        conn.execute("COMMIT").await?;
         Ok(())
     }
 }
 
-/// One `COPY table columns FROM STDIN` of `rows` (COPY text), into a table
-/// created in this transaction.
-async fn copy(conn: &mut PgConnection, table: &str, columns: &str, rows: String) -> Result<(), ReadError> {
-    let mut copy = conn.copy_in_raw(&format!("COPY {table} {columns} FROM STDIN WITH (FREEZE)")).await?;
+/// A writer task: one `COPY target FROM STDIN` of every chunk queued, until
+/// the queue closes; gives the connection back.
+async fn copy_stream(
+    mut conn: PgConnection,
+    target: String,
+    mut queued: mpsc::Receiver<String>,
+) -> Result<PgConnection, ReadError> {
+    let mut copy = conn.copy_in_raw(&format!("COPY {target} FROM STDIN WITH (FREEZE)")).await?;
+    while let Some(rows) = queued.recv().await {
+        copy.send(rows.into_bytes()).await?;
+    }
+    copy.finish().await?;
+    Ok(conn)
+}
+
+/// One `COPY target FROM STDIN` of `rows` (COPY text), into a table
+/// created in this transaction (`target`: the table and its columns).
+async fn copy(conn: &mut PgConnection, target: &str, rows: String) -> Result<(), ReadError> {
+    let mut copy = conn.copy_in_raw(&format!("COPY {target} FROM STDIN WITH (FREEZE)")).await?;
     copy.send(rows.into_bytes()).await?;
     copy.finish().await?;
     Ok(())
