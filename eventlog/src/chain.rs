@@ -31,20 +31,22 @@
 //! extent their own text fixes, equal records mean equal `data` and
 //! `metadata` texts. Only when the hash differs (an export re-serialized
 //! with whitespace or another key order) is the text parsed and its
-//! canonical JSON hashed, as the spec says. The shortcut therefore accepts
-//! exactly the events the spec accepts. A data dir's rows
+//! canonical JSON hashed, as the spec says; an object naming a key twice
+//! is refused there, since the signer never wrote one and readers disagree
+//! on which of the two counts. The shortcut therefore accepts exactly the
+//! events the spec accepts. A data dir's rows
 //! ([`StoredEvent`]) are hashed the same way, without the fallback, after
 //! checking that each stored text is exactly one JSON value.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::fmt::Write as _;
 
 use crate::canonical::{write_string, Formatted, Sink};
+use crate::strict_json::parse_strict;
 use crate::types::{RawEvent, Recorded, RecordedEvent, StoredEvent};
 
 pub use crate::canonical::canonical_json;
@@ -160,8 +162,8 @@ pub(crate) fn raw_event_hash(ev: &RawEvent<'_>) -> Option<[u8; 32]> {
     if is_hex_of(&as_written, &ev.hash) {
         return Some(as_written);
     }
-    let data: Value = serde_json::from_str(ev.data.get()).ok()?;
-    let metadata: Value = serde_json::from_str(ev.metadata.get()).ok()?;
+    let data = parse_strict(ev.data.get()).ok()?;
+    let metadata = parse_strict(ev.metadata.get()).ok()?;
     let canonical = hash_record(&fields, &canonical_json(&data), &canonical_json(&metadata));
     is_hex_of(&canonical, &ev.hash).then_some(canonical)
 }

@@ -21,6 +21,7 @@ pub mod keys;
 mod log;
 mod sequencer;
 mod storage;
+mod strict_json;
 mod types;
 pub mod verify;
 

@@ -141,6 +141,10 @@ fn a_changed_byte_in_data_is_named_by_its_position() {
         (tampered(99, r#""n":100"#, r#""n":1e400"#), 100),
         // Metadata counts too.
         (tampered(0, r#""principal":"ci""#, r#""principal":"cj""#), 1),
+        // A key named twice, the signed value last: it canonicalizes to the
+        // signed text if the last one counts, but a reader keeping the first
+        // would see 9999, so it is refused.
+        (tampered(300, r#""n":301"#, r#""n":9999,"n":301"#), 301),
     ] {
         let raw = parse(&lines);
         let mut verifier = ChainVerifier::new(keys(&signer));
