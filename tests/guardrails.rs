@@ -190,6 +190,27 @@ async fn lone_surrogates_are_refused() {
     assert_eq!(app.audit_log().await, log);
 }
 
+#[tokio::test]
+async fn a_key_named_twice_in_one_object_is_refused_naming_the_key() {
+    let (app, log) = app_and_log(Vec::new()).await;
+    // The server's JSON reader keeps the last of repeated keys, other readers
+    // the first: "test" would be recorded while a reader of the request saw
+    // "build".
+    let top = format!(r#"{{"unit":"{UNIT}","gate":"build","action":"compile","multipass":true,"gate":"test"}}"#);
+    let nested = format!(
+        r#"{{"unit":"{UNIT}","gate":"build","action":"compile","multipass":true,"custom":{{"ok":true,"ok":false}}}}"#
+    );
+    for (body, key) in [(top, "gate"), (nested, "ok")] {
+        let problem = assert_problem(send(&app, body.into_bytes(), &[]).await, 400).await;
+        assert_eq!(problem["type"], "urn:tollgate:problem:malformed-json", "{problem}");
+        assert!(detail(&problem).contains(&format!("the key \"{key}\" appears twice")), "{problem}");
+    }
+    assert_eq!(app.audit_log().await, log);
+    // The same key in two sibling objects is no repetition.
+    let fine = receipt(json!({"steps": [{"ok": true}, {"ok": false}]}));
+    assert_eq!(send(&app, fine.to_string().into_bytes(), &[]).await.status().as_u16(), 201);
+}
+
 /// `len` characters of base64 encoding pseudo-random bytes, like a file.
 fn base64_blob(len: usize) -> String {
     let mut state: u32 = 0x2545_f491;

@@ -99,7 +99,7 @@ impl JsonBody {
 }
 
 /// JSON as every body is read: nesting bounded before parsing, then
-/// parsed, then every string (not only receipts' custom sections) scanned
+/// parsed (an object naming a key twice is malformed), then every string (not only receipts' custom sections) scanned
 /// for binary data, which has no place anywhere in the log.
 pub fn parse_json(raw: &[u8]) -> Result<Value, ApiError> {
     let value = parse_unscanned(raw)?;
@@ -115,5 +115,7 @@ fn parse_unscanned(raw: &[u8]) -> Result<Value, ApiError> {
             "the JSON body is nested deeper than {MAX_JSON_DEPTH} levels of objects and arrays"
         )));
     }
-    serde_json::from_slice(raw).map_err(|e| ApiError::MalformedJson(e.to_string()))
+    // A key named twice in one object is refused: readers disagree on
+    // which of the two counts.
+    tollgate_eventlog::strict_json::parse_strict_slice(raw).map_err(|e| ApiError::MalformedJson(e.to_string()))
 }

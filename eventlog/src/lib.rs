@@ -21,7 +21,7 @@ pub mod keys;
 mod log;
 mod sequencer;
 mod storage;
-mod strict_json;
+pub mod strict_json;
 mod types;
 pub mod verify;
 

@@ -1,11 +1,14 @@
-//! JSON read for verification: an object that names a key twice is refused.
+//! JSON read strictly: an object that names a key twice is refused.
 //!
-//! `serde_json` keeps the last of repeated keys. When verification falls
-//! back to canonicalizing an export's `data` or `metadata` (see
-//! [`crate::chain`]), `{"gate":"build","gate":"release"}` would canonicalize
-//! to the signed `{"gate":"release"}` and verify, while a reader that keeps
-//! the first key sees "build". The signer never wrote such text, so the
-//! verifier does not accept it.
+//! `serde_json` keeps the last of repeated keys, other readers the first,
+//! so such text means different things to different readers. When
+//! verification falls back to canonicalizing an export's `data` or
+//! `metadata` (see [`crate::chain`]), `{"gate":"build","gate":"release"}`
+//! would canonicalize to the signed `{"gate":"release"}` and verify, while a
+//! reader that keeps the first key sees "build"; the signer never wrote
+//! such text, so the verifier does not accept it. The API reads request
+//! bodies with it too, so nothing enters the log that readers could
+//! disagree on.
 
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::Deserializer;
@@ -13,8 +16,13 @@ use serde_json::{Map, Number, Value};
 use std::fmt;
 
 /// Parses `text` as one JSON value, refusing objects with repeated keys.
-pub(crate) fn parse_strict(text: &str) -> Result<Value, serde_json::Error> {
-    let mut reader = serde_json::Deserializer::from_str(text);
+pub fn parse_strict(text: &str) -> Result<Value, serde_json::Error> {
+    parse_strict_slice(text.as_bytes())
+}
+
+/// [`parse_strict`] over bytes (which must be UTF-8, as JSON text is).
+pub fn parse_strict_slice(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
     let value = Strict.deserialize(&mut reader)?;
     reader.end()?;
     Ok(value)
