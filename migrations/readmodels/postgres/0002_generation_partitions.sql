@@ -16,12 +16,15 @@ DELETE FROM rm_checkpoints;
 UPDATE rm_projections SET active_generation = 1;
 
 -- Unique keys must hold the partition key (generation); the other indexes
--- leave it out, since a partition holds one generation only.
+-- leave it out, since a partition holds one generation only. Keys compare
+-- byte by byte (COLLATE "C"), whatever the database's locale: pages come
+-- in the order SQLite gives them, and sorting an index costs a memcmp per
+-- comparison instead of a locale-aware one.
 
 CREATE TABLE rm_units (
     generation      BIGINT  NOT NULL,
-    unit_key        TEXT    NOT NULL,
-    name            TEXT    NOT NULL,
+    unit_key        TEXT    COLLATE "C" NOT NULL,
+    name            TEXT    COLLATE "C" NOT NULL,
     version         TEXT    NOT NULL,
     release         TEXT    NOT NULL,
     platform        TEXT    NOT NULL,
@@ -35,8 +38,8 @@ CREATE INDEX rm_units_name ON rm_units (name, unit_key);
 
 CREATE TABLE rm_unit_gates (
     generation  BIGINT  NOT NULL,
-    unit_key    TEXT    NOT NULL,
-    gate        TEXT    NOT NULL,
+    unit_key    TEXT    COLLATE "C" NOT NULL,
+    gate        TEXT    COLLATE "C" NOT NULL,
     passed      BIGINT  NOT NULL,
     position    BIGINT  NOT NULL,
     updated_at  TEXT    NOT NULL,
@@ -45,8 +48,8 @@ CREATE TABLE rm_unit_gates (
 
 CREATE TABLE rm_unit_stages (
     generation  BIGINT  NOT NULL,
-    unit_key    TEXT    NOT NULL,
-    stage       TEXT    NOT NULL,
+    unit_key    TEXT    COLLATE "C" NOT NULL,
+    stage       TEXT    COLLATE "C" NOT NULL,
     passed      BIGINT  NOT NULL,
     position    BIGINT  NOT NULL,
     updated_at  TEXT    NOT NULL,
@@ -56,14 +59,14 @@ CREATE INDEX rm_unit_stages_stage ON rm_unit_stages (stage, passed, unit_key);
 
 CREATE TABLE rm_receipts (
     generation     BIGINT  NOT NULL,
-    receipt_id     TEXT    NOT NULL,
+    receipt_id     TEXT    COLLATE "C" NOT NULL,
     position       BIGINT  NOT NULL,
-    unit_key       TEXT    NOT NULL,
-    gate           TEXT    NOT NULL,
-    action         TEXT    NOT NULL,
+    unit_key       TEXT    COLLATE "C" NOT NULL,
+    gate           TEXT    COLLATE "C" NOT NULL,
+    action         TEXT    COLLATE "C" NOT NULL,
     multipass      BIGINT  NOT NULL,
-    producer       TEXT    NOT NULL,
-    submitted_at   TEXT    NOT NULL,
+    producer       TEXT    COLLATE "C" NOT NULL,
+    submitted_at   TEXT    COLLATE "C" NOT NULL,
     custom         TEXT    NOT NULL,   -- JSON
     artifacts      TEXT    NOT NULL,   -- JSON array
     revoked        BIGINT  NOT NULL,
@@ -80,8 +83,8 @@ CREATE INDEX rm_receipts_time ON rm_receipts (submitted_at, position);
 
 CREATE TABLE rm_definitions (
     generation  BIGINT  NOT NULL,
-    kind        TEXT    NOT NULL,      -- gate | stage
-    name        TEXT    NOT NULL,
+    kind        TEXT    COLLATE "C" NOT NULL,      -- gate | stage
+    name        TEXT    COLLATE "C" NOT NULL,
     definition  TEXT    NOT NULL,      -- JSON
     enabled     BIGINT  NOT NULL,
     position    BIGINT  NOT NULL,
@@ -91,7 +94,7 @@ CREATE TABLE rm_definitions (
 
 CREATE TABLE rm_timeline (
     generation   BIGINT  NOT NULL,
-    unit_key     TEXT    NOT NULL,
+    unit_key     TEXT    COLLATE "C" NOT NULL,
     position     BIGINT  NOT NULL,
     event_type   TEXT    NOT NULL,
     recorded_at  TEXT    NOT NULL,
