@@ -224,8 +224,9 @@ pub(crate) fn check_issuer_url(url: &str) -> Result<(), String> {
     if !url.starts_with("https://") && !loopback {
         return Err("must be an https:// URL (http:// only on the loopback interface)".into());
     }
-    if url.contains(['?', '#', ' ']) || url.len() > 512 {
-        return Err("must be a plain URL of at most 512 characters, without query or fragment".into());
+    // No `|`: recorded identities are `issuer|subject`, split at the first `|`.
+    if url.contains(['?', '#', ' ', '|']) || url.len() > 512 {
+        return Err("must be a plain URL of at most 512 characters, without query, fragment or |".into());
     }
     Ok(())
 }
@@ -382,6 +383,7 @@ mod tests {
         assert!(check_issuer_url("http://localhost.evil.example").is_err());
         assert!(check_issuer_url("http://localhost:1@evil.example").is_err());
         assert!(check_issuer_url("https://id.example.com/?x=1").is_err());
+        assert!(check_issuer_url("https://id.example.com/a|b").is_err());
     }
 }
 

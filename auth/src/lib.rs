@@ -41,7 +41,7 @@ pub enum AuthError {
     WrongAudience,
     #[error("the token is not valid: {0}")]
     Invalid(String),
-    #[error("the subject must be 1 to 256 characters, none of them control characters")]
+    #[error("the subject must be 1 to 256 characters, none of them control characters (nor | for local tokens)")]
     BadSubject,
     #[error("the signing key cannot be used for tokens: {0}")]
     Key(String),

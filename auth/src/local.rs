@@ -24,7 +24,7 @@ impl LocalIssuer {
 
     /// A token for `subject` with `roles`, valid from `now` for `ttl`.
     pub fn mint(&self, subject: &str, roles: &[Role], ttl: Duration, now: OffsetDateTime) -> Result<String, AuthError> {
-        if !crate::validate::valid_subject(subject) {
+        if !crate::validate::valid_subject(subject) || subject.contains('|') {
             return Err(AuthError::BadSubject);
         }
         let claims = Claims {

@@ -109,7 +109,9 @@ impl Principal {
     }
 
     /// The producer identity recorded in events: `issuer|subject` for
-    /// external issuers, the bare subject for the local one.
+    /// external issuers, the bare subject for the local one. Neither an
+    /// issuer URL nor a local subject may hold `|`, so the first `|` always
+    /// ends the issuer and a local identity never reads as an external one.
     pub fn identity(&self) -> String {
         if self.issuer == crate::LOCAL_ISSUER {
             self.subject.clone()

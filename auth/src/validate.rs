@@ -3,7 +3,7 @@
 
 use crate::keys::{KeySet, VerifyKey};
 use crate::oidc::RemoteKeys;
-use crate::{AccessConfig, AuthError, Grant, Principal, Role};
+use crate::{AccessConfig, AuthError, Grant, Principal, Role, LOCAL_ISSUER};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
@@ -190,8 +190,11 @@ impl TokenValidator {
                 other => AuthError::Invalid(format!("{other:?}")),
             })?
             .claims;
-        let subject =
-            claims.get("sub").and_then(Value::as_str).filter(|s| valid_subject(s)).ok_or(AuthError::BadSubject)?;
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|s| valid_subject(s) && (iss != LOCAL_ISSUER || !s.contains('|')))
+            .ok_or(AuthError::BadSubject)?;
         let exp = claims.get("exp").and_then(Value::as_i64).ok_or(AuthError::Malformed)?;
         let grants = match &issuer.roles {
             RoleSource::RolesClaim => strings(claims.get("roles"))
@@ -221,6 +224,9 @@ fn strings(claim: Option<&Value>) -> Vec<String> {
 
 /// Subjects are recorded in every event a caller causes: 1 to 256
 /// characters, none of them control characters.
+/// A local subject may not hold `|` either ([`LocalIssuer::mint`] and the
+/// validator check): recorded bare, it could otherwise read as another
+/// issuer's `issuer|subject` (see [`crate::Principal::identity`]).
 pub(crate) fn valid_subject(subject: &str) -> bool {
     !subject.is_empty() && subject.chars().count() <= 256 && !subject.chars().any(char::is_control)
 }
@@ -241,7 +247,7 @@ fn unverified_issuer(token: &str) -> Result<String, AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{LocalIssuer, LOCAL_ISSUER};
+    use crate::LocalIssuer;
     use ed25519_dalek::SigningKey;
     use time::{Duration, OffsetDateTime};
 
@@ -305,7 +311,26 @@ mod tests {
         let (issuer, _) = setup();
         let now = OffsetDateTime::now_utc();
         assert_eq!(issuer.mint("", &[], Duration::hours(1), now), Err(AuthError::BadSubject));
+        assert_eq!(issuer.mint("https://id.example|alice", &[], Duration::hours(1), now), Err(AuthError::BadSubject));
         assert!(!valid_subject("a\u{0}b"));
         assert!(valid_subject("service-account-ci"));
+    }
+
+    #[tokio::test]
+    async fn a_local_token_whose_subject_holds_a_bar_is_refused() {
+        // Signed with the local key but not minted by `mint`, which refuses it.
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let encoding = jsonwebtoken::EncodingKey::from_ed_der(key.to_pkcs8_der().unwrap().as_bytes());
+        let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+        header.kid = Some("k1".into());
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let claims = serde_json::json!({
+            "iss": LOCAL_ISSUER, "sub": "https://id.example|alice", "aud": "tollgate",
+            "roles": ["admin"], "iat": now, "nbf": now, "exp": now + 600,
+        });
+        let token = jsonwebtoken::encode(&header, &claims, &encoding).unwrap();
+        let (_, validator) = setup();
+        assert_eq!(validator.validate(&token).await, Err(AuthError::BadSubject));
     }
 }
