@@ -51,13 +51,15 @@ async fn a_watcher_process_consumes_kafka_and_stops_cleanly() {
     std::fs::write(&path, config(&brokers, app.topic_prefix.as_deref().unwrap(), &app.url, hook_port)).unwrap();
 
     let mut watch = tokio::process::Command::new(BIN)
-        .args(["watch", "notify", "--config"])
+        .args(["watch", "notify", "--metrics-addr", "127.0.0.1:0", "--config"])
         .arg(&path)
         .env("WATCH_TEST_TOKEN", &app.submitter)
         .env("TOLLGATE_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let metrics_url = metrics_url(&mut watch).await;
 
     app.define_release().await;
     app.submit("build", "compile", true).await;
@@ -73,12 +75,45 @@ async fn a_watcher_process_consumes_kafka_and_stops_cleanly() {
     assert_eq!(path, "/released");
     assert_eq!(headers["x-tollgate-event-type"], "StagePassed");
 
+    // Its counters, for a scraper: the events it was given were handled
+    // (the webhook's rules pick the one to call about), none failed.
+    let client = reqwest::Client::new();
+    let counter = |text: &str, outcome: &str| -> u64 {
+        let name = format!(r#"tollgate_watcher_events_total{{watcher="notify",outcome="{outcome}"}} "#);
+        let line = text.lines().find_map(|l| l.strip_prefix(name.as_str()));
+        line.unwrap_or_else(|| panic!("no {outcome} counter in {text}")).parse().unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let text = client.get(&metrics_url).send().await.unwrap().text().await.unwrap();
+        if counter(&text, "handled") >= 1 {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "the handled event was never counted: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((counter(&metrics, "retried"), counter(&metrics, "dead_lettered")), (0, 0), "{metrics}");
+    let health = client.get(metrics_url.replace("/metrics", "/healthz")).send().await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+
     // SIGTERM: the watcher commits what it handled and exits 0.
     let pid = watch.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = tokio::time::timeout(Duration::from_secs(30), watch.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status:?}");
     assert_eq!(received.lock().unwrap().len(), 1, "one stage passed, one call");
+}
+
+/// The metrics URL the watcher prints on its first line.
+async fn metrics_url(watch: &mut tokio::process::Child) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let stdout = watch.stdout.take().unwrap();
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(30), tokio::io::BufReader::new(stdout).read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    line.trim().strip_prefix("tollgate watch metrics on ").unwrap_or_else(|| panic!("{line}")).to_owned()
 }
 
 #[tokio::test]

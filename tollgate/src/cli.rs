@@ -90,6 +90,11 @@ pub enum Command {
         /// The watchers' TOML config file.
         #[arg(long, env = "TOLLGATE_WATCHERS")]
         config: PathBuf,
+        /// Serve `GET /metrics` (this watcher's counters, Prometheus text)
+        /// and `GET /healthz` on this address. They take no token: bind it
+        /// where only the scraper reaches (the default is none).
+        #[arg(long, env = "TOLLGATE_WATCH_METRICS_ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
 }
 

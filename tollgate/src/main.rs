@@ -52,7 +52,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rebuild { projection, data_dir, database_url } => {
             commands::rebuild::run(&data_dir, database_url.as_deref(), projection.as_deref()).await
         }
-        Command::Watch { name, config } => watch::watch(&name, &config, serve::shutdown_signal()).await,
+        Command::Watch { name, config, metrics_addr } => {
+            watch::watch(&name, &config, metrics_addr, serve::shutdown_signal()).await
+        }
         other => {
             let client = client::Client::new(&cli.client)?;
             match other {

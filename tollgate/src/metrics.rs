@@ -1,7 +1,8 @@
 //! `GET /metrics` (reader role): Prometheus text for this process — read
 //! model lag and commit-to-read-model latency, group commit, the relay's
 //! lag, and each in-process watcher's counters. Read from counters in
-//! memory, no query.
+//! memory, no query. `tollgate watch` serves its watcher's counters the
+//! same way ([`watcher_router`]).
 
 use axum::extract::{FromRef, State};
 use axum::http::header;
@@ -64,22 +65,41 @@ async fn show(State(s): State<Sources>, auth: Authenticated) -> Result<impl Into
         let _ = writeln!(out, "# TYPE tollgate_relay_position gauge\ntollgate_relay_position {published}");
     }
 
-    if !s.watchers.is_empty() {
-        let _ = writeln!(out, "# HELP tollgate_watcher_events_total Events per in-process watcher, by outcome.");
-        let _ = writeln!(out, "# TYPE tollgate_watcher_events_total counter");
-        for (name, handle) in &s.watchers {
-            let w = handle.snapshot();
-            for (outcome, value) in [
-                ("handled", w.handled),
-                ("retried", w.retried),
-                ("dead_lettered", w.dead_lettered),
-                ("filtered", w.filtered),
-                ("duplicate", w.duplicates),
-            ] {
-                let _ =
-                    writeln!(out, "tollgate_watcher_events_total{{watcher=\"{name}\",outcome=\"{outcome}\"}} {value}");
-            }
+    render_watchers(&mut out, &s.watchers);
+    Ok(([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], out))
+}
+
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
+
+/// Each watcher's counters, by outcome.
+fn render_watchers(out: &mut String, watchers: &[(String, StatsHandle)]) {
+    if watchers.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "# HELP tollgate_watcher_events_total Events per watcher, by outcome.");
+    let _ = writeln!(out, "# TYPE tollgate_watcher_events_total counter");
+    for (name, handle) in watchers {
+        let w = handle.snapshot();
+        for (outcome, value) in [
+            ("handled", w.handled),
+            ("retried", w.retried),
+            ("dead_lettered", w.dead_lettered),
+            ("filtered", w.filtered),
+            ("duplicate", w.duplicates),
+        ] {
+            let _ = writeln!(out, "tollgate_watcher_events_total{{watcher=\"{name}\",outcome=\"{outcome}\"}} {value}");
         }
     }
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}
+
+/// `GET /metrics` and `GET /healthz` of `tollgate watch`: the watcher's
+/// counters, without a token (the process has no token validator; its
+/// address is chosen by whoever runs it).
+pub fn watcher_router(watchers: Vec<(String, StatsHandle)>) -> Router {
+    let metrics = move || {
+        let mut out = String::new();
+        render_watchers(&mut out, &watchers);
+        std::future::ready(([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], out))
+    };
+    Router::new().route("/metrics", get(metrics)).route("/healthz", get(|| std::future::ready("ok")))
 }

@@ -9,6 +9,7 @@ pub use embedded::{EmbeddedWatchers, ServerSide};
 
 use anyhow::{bail, Context};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use tollgate_promotion_watcher::PromotionWatcher;
@@ -40,8 +41,14 @@ pub fn build(name: &str, entry: WatcherEntry, reporter: Option<Reporter>) -> Res
 }
 
 /// `tollgate watch NAME --config FILE`: runs one watcher in its Kafka
-/// consumer group until `shutdown`.
-pub async fn watch(name: &str, config_path: &Path, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// consumer group until `shutdown`, with its counters on `metrics_addr`
+/// when one is given.
+pub async fn watch(
+    name: &str,
+    config_path: &Path,
+    metrics_addr: Option<SocketAddr>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let mut file = WatchersFile::load(config_path)?;
     let Some(entry) = file.watchers.remove(name) else {
         let known: Vec<&String> = file.watchers.keys().collect();
@@ -62,6 +69,18 @@ pub async fn watch(name: &str, config_path: &Path, shutdown: impl Future<Output 
     let topic = format!("{}units", kafka.topic_prefix);
     let group = format!("{}{name}", kafka.group_prefix);
     let runtime = KafkaRuntime::new(&kafka.brokers, &topic, &group, file.runtime_options());
+    if let Some(addr) = metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        let bound = listener.local_addr()?;
+        // Scripts (and tests) read this line to learn the port.
+        println!("tollgate watch metrics on http://{bound}/metrics");
+        let router = crate::metrics::watcher_router(vec![(name.to_owned(), runtime.stats())]);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "the metrics endpoint stopped");
+            }
+        });
+    }
     tracing::info!(watcher = name, %topic, %group, "watching");
     let stats = runtime.run(watcher, shutdown).await.context("the watcher stopped")?;
     eprintln!("watcher {name} stopped: {stats:?}");
