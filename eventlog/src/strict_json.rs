@@ -6,7 +6,8 @@
 //! `metadata` (see [`crate::chain`]), `{"gate":"build","gate":"release"}`
 //! would canonicalize to the signed `{"gate":"release"}` and verify, while a
 //! reader that keeps the first key sees "build"; the signer never wrote
-//! such text, so the verifier does not accept it. The API reads request
+//! such text, so the verifier does not accept it. Keys `serde_json` itself
+//! interprets (`$serde_json::private::...`) are refused for the same reason. The API reads request
 //! bodies with it too, so nothing enters the log that readers could
 //! disagree on.
 
@@ -28,8 +29,11 @@ pub fn parse_strict_slice(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     Ok(value)
 }
 
-/// Builds a [`Value`] as `serde_json` does, but errs on a repeated key.
+/// Builds a [`Value`] as `serde_json` does, but errs on a repeated key and
+/// on the keys `serde_json` gives a meaning of its own.
 struct Strict;
+
+const SERDE_JSON_PRIVATE: &str = "$serde_json::private::";
 
 impl<'de> DeserializeSeed<'de> for Strict {
     type Value = Value;
@@ -85,6 +89,11 @@ impl<'de> Visitor<'de> for Strict {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
+            // serde_json reads an object with this key as embedded raw JSON
+            // when its `raw_value` feature is on: another reading again.
+            if key.starts_with(SERDE_JSON_PRIVATE) {
+                return Err(A::Error::custom(format!("the key {key:?} is reserved")));
+            }
             if object.contains_key(&key) {
                 return Err(A::Error::custom(format!("the key {key:?} appears twice in one object")));
             }
@@ -116,6 +125,12 @@ mod tests {
         }
         // The same key in sibling objects is fine.
         assert!(parse_strict(r#"[{"k":1},{"k":2}]"#).is_ok());
+    }
+
+    #[test]
+    fn refuses_the_key_serde_json_reads_as_raw_json() {
+        let text = r#"{"a":{"$serde_json::private::RawValue":"{\"approved\":true}"}}"#;
+        assert!(parse_strict(text).unwrap_err().to_string().contains("reserved"));
     }
 
     #[test]

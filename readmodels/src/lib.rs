@@ -20,6 +20,7 @@ mod apply;
 mod bulk;
 mod error;
 mod follow;
+mod generations;
 mod metrics;
 mod projection;
 mod projections;

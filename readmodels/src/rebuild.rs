@@ -63,9 +63,12 @@ pub async fn rebuild_many(
         let old_generation = store.active_generation(projection).await?;
         let row = sqlx::query(NEXT_GENERATION).bind(projection.name()).fetch_one(store.pool()).await?;
         let highest: i64 = row.try_get(0)?;
-        let new_generation = highest.max(old_generation) + 1;
-        // Leftovers of an interrupted rebuild at this generation.
-        store.drop_generation(projection, new_generation).await?;
+        // What an earlier rebuild that stopped part-way left behind.
+        let stale = store.stale_generations(projection).await?;
+        let new_generation = stale.iter().copied().fold(highest.max(old_generation), i64::max) + 1;
+        for generation in stale {
+            store.drop_generation(projection, generation).await?;
+        }
         targets.push((projection, old_generation, new_generation));
     }
     let news: Vec<(Projection, i64)> = targets.iter().map(|(p, _, new)| (*p, *new)).collect();
@@ -102,7 +105,11 @@ pub async fn rebuild_many(
     for (projection, old_generation, new_generation) in targets {
         let events = swap(store, log, projection, new_generation).await?;
         let elapsed = started.elapsed();
-        store.drop_generation(projection, old_generation).await?;
+        // The new generation serves: failing to drop the old one now leaves
+        // it for the next rebuild to drop, and is no reason to fail this one.
+        if let Err(e) = store.drop_generation(projection, old_generation).await {
+            tracing::warn!(%projection, generation = old_generation, error = %e, "the old generation was not dropped");
+        }
         rebuilt.push(Rebuilt { projection, old_generation, new_generation, events, elapsed });
     }
     Ok(rebuilt)

@@ -39,7 +39,7 @@ pub struct ReadStore {
     queries: Arc<AtomicU64>,
     /// Generations whose PostgreSQL partitions this process has seen
     /// exist, so folding into them costs no catalog query.
-    partitions: Arc<Mutex<HashSet<(Projection, i64)>>>,
+    pub(crate) partitions: Arc<Mutex<HashSet<(Projection, i64)>>>,
 }
 
 impl ReadStore {
@@ -144,55 +144,6 @@ impl ReadStore {
         Ok(())
     }
 
-    /// Makes sure rows of `generation` of `projection` have somewhere to
-    /// go: on PostgreSQL every read-model table is partitioned by
-    /// generation, and a row of a generation without its partition is an
-    /// error. Nothing to do on SQLite, whose tables are not partitioned.
-    pub(crate) async fn ensure_generation(&self, projection: Projection, generation: i64) -> Result<(), ReadError> {
-        if self.backend != Backend::Postgres || self.known_partitions().contains(&(projection, generation)) {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        // Two servers starting on one database would race to create the
-        // same tables; this lock makes them take turns.
-        tx.execute("SELECT 1 FROM pg_advisory_xact_lock(7419, 1)").await?;
-        for table in projection.tables() {
-            let partition = partition_name(table, generation);
-            let create =
-                format!("CREATE TABLE IF NOT EXISTS {partition} PARTITION OF {table} FOR VALUES IN ({generation})");
-            tx.execute(create.as_str()).await?;
-        }
-        tx.commit().await?;
-        self.known_partitions().insert((projection, generation));
-        Ok(())
-    }
-
-    /// Drops every row and the checkpoint of one generation: its
-    /// partitions on PostgreSQL, a DELETE on SQLite.
-    pub(crate) async fn drop_generation(&self, projection: Projection, generation: i64) -> Result<(), ReadError> {
-        let mut tx = self.pool.begin().await?;
-        for table in projection.tables() {
-            let drop = match self.backend {
-                Backend::Postgres => format!("DROP TABLE IF EXISTS {}", partition_name(table, generation)),
-                Backend::Sqlite => format!("DELETE FROM {table} WHERE generation = {generation}"),
-            };
-            tx.execute(drop.as_str()).await?;
-        }
-        sqlx::query("DELETE FROM rm_checkpoints WHERE name = $1 AND generation = $2")
-            .bind(projection.name())
-            .bind(generation)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        self.known_partitions().remove(&(projection, generation));
-        Ok(())
-    }
-
-    fn known_partitions(&self) -> std::sync::MutexGuard<'_, HashSet<(Projection, i64)>> {
-        // A panic while holding the lock cannot leave the set half-changed.
-        self.partitions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// The serving generation of `projection`.
     pub async fn active_generation(&self, projection: Projection) -> Result<i64, ReadError> {
         let row: AnyRow = sqlx::query("SELECT active_generation FROM rm_projections WHERE name = $1")
@@ -225,9 +176,4 @@ impl ReadStore {
         out.sort();
         Ok(out)
     }
-}
-
-/// The PostgreSQL partition of `table` that holds `generation`.
-pub(crate) fn partition_name(table: &str, generation: i64) -> String {
-    format!("{table}_g{generation}")
 }

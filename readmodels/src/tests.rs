@@ -5,7 +5,7 @@
 
 use crate::apply::{apply_batch, Target};
 use crate::projection::{Decoded, Projection};
-use crate::rebuild::swap;
+use crate::rebuild::{rebuild_many, swap};
 use crate::store::ReadStore;
 use crate::Projector;
 use serde_json::json;
@@ -204,5 +204,41 @@ async fn a_swap_covers_what_the_live_projector_folded_while_it_waited_for_the_lo
     assert_eq!(store.active_generation(Projection::Timeline).await.unwrap(), 2);
     assert_eq!(timeline(store).await, (1..=12).collect::<Vec<_>>());
     live.pool().close().await;
+    fixture.finish().await;
+}
+
+#[tokio::test]
+async fn a_rebuild_drops_what_a_stopped_one_left_on_sqlite() {
+    a_rebuild_drops_what_a_stopped_one_left(Fixture::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_rebuild_drops_what_a_stopped_one_left_on_postgres() {
+    if let Some(fixture) = Fixture::postgres("a_rebuild_drops_what_a_stopped_one_left").await {
+        a_rebuild_drops_what_a_stopped_one_left(fixture).await;
+    }
+}
+
+async fn a_rebuild_drops_what_a_stopped_one_left(fixture: Fixture) {
+    let (log, store) = (&fixture.log, &fixture.store);
+    let events = append(log, 1, 8).await;
+    Projector::new(store.clone(), log.clone()).catch_up().await.unwrap();
+    // A rebuild stopped after folding half of generation 2.
+    fold(store, 2, &events[..4]).await;
+    for projection in Projection::ALL {
+        assert_eq!(store.stale_generations(projection).await.unwrap().into_iter().collect::<Vec<_>>(), [2]);
+    }
+
+    let rebuilt = rebuild_many(store, log, &Projection::ALL, |_| {}).await.unwrap();
+    for done in rebuilt {
+        assert_eq!((done.old_generation, done.new_generation, done.events), (1, 3, 8), "{}", done.projection);
+        assert!(store.stale_generations(done.projection).await.unwrap().is_empty(), "{}", done.projection);
+        assert_eq!(store.checkpoint(done.projection, 2).await.unwrap(), 0, "{}", done.projection);
+    }
+    assert_eq!(timeline(store).await, (1..=8).collect::<Vec<_>>());
+    // A server that read generation 1 as serving before the swap does not
+    // bring its tables back.
+    store.ensure_generation(Projection::Timeline, 1).await.unwrap();
+    assert!(store.stale_generations(Projection::Timeline).await.unwrap().is_empty());
     fixture.finish().await;
 }

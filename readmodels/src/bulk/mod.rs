@@ -12,8 +12,9 @@ mod folders;
 mod text;
 
 use crate::error::ReadError;
+use crate::generations::partition_name;
 use crate::projection::Projection;
-use crate::store::{partition_name, ReadStore, PG_SCHEMA};
+use crate::store::{ReadStore, PG_SCHEMA};
 use folders::{Fact, Folder};
 use futures::StreamExt;
 use serde_json::Value;
@@ -114,7 +115,9 @@ impl Sink {
     /// Opens the sink's transaction and creates the new generation's
     /// partitions in it, detached and without indexes: rows load into bare
     /// tables, frozen as they go in (no hint-bit writes on first read),
-    /// and a failed rebuild leaves nothing behind. A projection that
+    /// and a bulk pass that fails leaves nothing behind. (A rebuild that
+    /// stops after this transaction commits leaves its generation to the
+    /// next rebuild, which drops it first.) A projection that
     /// streams rows gets a writer task with one COPY open, so the fold
     /// goes on while PostgreSQL takes in the rows already sent.
     async fn open(url: &str, projection: Projection, generation: i64) -> Result<Sink, ReadError> {
@@ -183,6 +186,9 @@ impl Sink {
             let rows = std::mem::take(&mut self.folder.revocations);
             revoke(&mut conn, &partition_name("rm_receipts", generation), rows).await?;
         }
+        // No ANALYZE here: the indexes built at attach give the planner the
+        // row counts, and autovacuum analyzes the new partitions within a
+        // minute of the commit (their inserted rows count towards it).
         for table in self.projection.tables() {
             let partition = partition_name(table, generation);
             let attach = format!("ALTER TABLE {table} ATTACH PARTITION {partition} FOR VALUES IN ({generation})");
@@ -201,7 +207,9 @@ impl Sink {
 }
 
 /// A writer task: one `COPY target FROM STDIN` of every chunk queued, until
-/// the queue closes; gives the connection back.
+/// the queue closes; gives the connection back. PostgreSQL answers a COPY
+/// only at its end, so a row it refuses is reported then, after the whole
+/// pass (and the transaction rolls back).
 async fn copy_stream(
     mut conn: PgConnection,
     target: String,
