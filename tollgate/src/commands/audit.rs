@@ -117,7 +117,13 @@ fn read_jwks(path: &Path) -> anyhow::Result<HashMap<String, VerifyingKey>> {
 fn from_file(file: &Path, keys: HashMap<String, VerifyingKey>) -> anyhow::Result<Batcher> {
     let mut batcher = Batcher::new(keys);
     let file = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    batcher.read_all(std::io::BufReader::with_capacity(READ_BUFFER, file))?;
+    let mut reader = std::io::BufReader::with_capacity(READ_BUFFER, file);
+    for number in 1.. {
+        if !batcher.read_line(number, &mut reader)? {
+            break;
+        }
+    }
+    batcher.flush()?;
     Ok(batcher)
 }
 

@@ -59,45 +59,16 @@ impl Batcher {
         Ok(())
     }
 
-    /// Verifies every line `reader` gives (an export file). A thread of its
-    /// own reads the next batch of lines while this one is checked; two
-    /// buffers go back and forth between them, so their memory is reused
-    /// rather than returned and faulted in again for every batch.
-    pub(super) fn read_all(&mut self, reader: impl BufRead + Send + 'static) -> anyhow::Result<()> {
-        self.flush()?;
-        let (full, filled) = std::sync::mpsc::sync_channel::<std::io::Result<(Lines, bool)>>(1);
-        let (empty, emptied) = std::sync::mpsc::channel::<Lines>();
-        for _ in 0..2 {
-            // Cannot fail: the receiver is alive.
-            let _ = empty.send(Lines::default());
+    /// Reads line `number` of an export file straight into the batch;
+    /// `false` at the end of the file.
+    pub(super) fn read_line(&mut self, number: usize, reader: &mut impl BufRead) -> anyhow::Result<bool> {
+        if !self.lines.read_line(number, reader).context("reading the export")? {
+            return Ok(false);
         }
-        let reading = std::thread::spawn(move || {
-            let mut reader = reader;
-            let mut number = 0;
-            // Ends when the checking side hangs up (it failed) or at the end.
-            while let Ok(mut lines) = emptied.recv() {
-                let read = lines.read_batch(&mut number, &mut reader, BATCH);
-                let end = !matches!(read, Ok(true));
-                if full.send(read.map(|more| (lines, more))).is_err() || end {
-                    break;
-                }
-            }
-        });
-        let mut outcome = Ok(());
-        for read in filled {
-            let checked = read.context("reading the export").and_then(|(lines, _)| {
-                let checked = self.check_lines(&lines);
-                let _ = empty.send(lines);
-                checked
-            });
-            if let Err(e) = checked {
-                outcome = Err(e);
-                break;
-            }
+        if self.lines.len() >= BATCH {
+            self.flush()?;
         }
-        drop(empty);
-        reading.join().map_err(|_| anyhow::anyhow!("reading the export failed"))?;
-        outcome
+        Ok(true)
     }
 
     pub(super) fn flush(&mut self) -> anyhow::Result<()> {
@@ -108,24 +79,14 @@ impl Batcher {
             self.checked(checked)?;
         }
         if !self.lines.is_empty() {
-            let lines = std::mem::take(&mut self.lines);
-            self.check_lines(&lines)?;
+            let events = parse_lines(&self.lines)?;
+            let checked = self.verifier.check_batch(&events);
+            drop(events);
             // Keep the buffers' capacity for the next batch.
-            self.lines = lines;
             self.lines.clear();
+            self.checked(checked)?;
         }
         Ok(())
-    }
-
-    /// Parses `lines` on every core and checks them.
-    fn check_lines(&mut self, lines: &Lines) -> anyhow::Result<()> {
-        if lines.is_empty() {
-            return Ok(());
-        }
-        let events = parse_lines(lines)?;
-        let checked = self.verifier.check_batch(&events);
-        drop(events);
-        self.checked(checked)
     }
 
     /// The command's error for a failed batch; progress for a good one.
@@ -171,19 +132,14 @@ impl Lines {
         self.keep_unless_blank(number, start);
     }
 
-    /// Empties the batch and reads up to `max` lines from `reader` into it,
-    /// blank ones skipped, numbering them on from `number`; `false` at the
-    /// end of the input.
-    fn read_batch(&mut self, number: &mut usize, reader: &mut impl BufRead, max: usize) -> std::io::Result<bool> {
-        self.clear();
-        while self.len() < max {
-            let start = self.text.len();
-            if reader.read_until(b'\n', &mut self.text)? == 0 {
-                return Ok(false);
-            }
-            *number += 1;
-            self.keep_unless_blank(*number, start);
+    /// Reads line `number` from `reader` straight into the batch, unless it
+    /// is blank; `false` at the end of the input.
+    fn read_line(&mut self, number: usize, reader: &mut impl BufRead) -> std::io::Result<bool> {
+        let start = self.text.len();
+        if reader.read_until(b'\n', &mut self.text)? == 0 {
+            return Ok(false);
         }
+        self.keep_unless_blank(number, start);
         Ok(true)
     }
 
