@@ -9,43 +9,24 @@
 //! event by event.
 
 mod folders;
+mod sink;
 mod text;
 
 use crate::error::ReadError;
-use crate::generations::partition_name;
 use crate::projection::Projection;
-use crate::store::{ReadStore, PG_SCHEMA};
-use folders::{Fact, Folder};
+use crate::store::ReadStore;
+use folders::Fact;
 use futures::StreamExt;
 use serde_json::Value;
+use sink::Sink;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor};
 use std::collections::VecDeque;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tollgate_domain::Event;
 
 /// Rows decoded per blocking task.
 const CHUNK: usize = 8192;
-
-/// One projection being rebuilt: its own connection and transaction, so
-/// the projections' writes run side by side in the database.
-struct Sink {
-    projection: Projection,
-    generation: i64,
-    folder: Folder,
-    conn: Writer,
-}
-
-/// Where a sink's connection is: with the sink, or, for a projection that
-/// streams rows, with the task that holds one COPY open for the whole pass.
-enum Writer {
-    Idle(PgConnection),
-    Copying { rows: mpsc::Sender<String>, task: JoinHandle<Result<PgConnection, ReadError>> },
-}
-
-/// COPY text chunks queued for a writer task before the fold waits.
-const QUEUED: usize = 4;
 
 /// Folds every event up to `upto` into the given generations of the given
 /// projections, in one pass over the log; `progress` gets the last log
@@ -111,127 +92,6 @@ pub(crate) async fn fold(
     Ok(())
 }
 
-impl Sink {
-    /// Opens the sink's transaction and creates the new generation's
-    /// partitions in it, detached and without indexes: rows load into bare
-    /// tables, frozen as they go in (no hint-bit writes on first read),
-    /// and a bulk pass that fails leaves nothing behind. (A rebuild that
-    /// stops after this transaction commits leaves its generation to the
-    /// next rebuild, which drops it first.) A projection that
-    /// streams rows gets a writer task with one COPY open, so the fold
-    /// goes on while PostgreSQL takes in the rows already sent.
-    async fn open(url: &str, projection: Projection, generation: i64) -> Result<Sink, ReadError> {
-        let mut conn = PgConnection::connect(url).await?;
-        conn.execute(format!("SET search_path TO {PG_SCHEMA}").as_str()).await?;
-        conn.execute("BEGIN").await?;
-        // The indexes are built in one go at attach time: sorting them in
-        // memory instead of in temporary files.
-        conn.execute("SET LOCAL maintenance_work_mem = '256MB'").await?;
-        for table in projection.tables() {
-            let partition = partition_name(table, generation);
-            // The CHECK lets ATTACH trust the rows without scanning them.
-            let create = format!(
-                "CREATE TABLE {partition} (LIKE {table} INCLUDING DEFAULTS, CHECK (generation = {generation}))"
-            );
-            conn.execute(create.as_str()).await?;
-        }
-        let conn = match streamed_table(projection) {
-            Some((table, columns)) => {
-                let (rows, queued) = mpsc::channel(QUEUED);
-                let target = format!("{} {columns}", partition_name(table, generation));
-                Writer::Copying { rows, task: tokio::spawn(copy_stream(conn, target, queued)) }
-            }
-            None => Writer::Idle(conn),
-        };
-        Ok(Sink { projection, generation, folder: Folder::new(projection, generation), conn })
-    }
-
-    /// Folds `facts`, queueing the rows this projection streams.
-    async fn stream(&mut self, facts: &[Fact]) -> Result<(), ReadError> {
-        let mut out = String::new();
-        for fact in facts {
-            self.folder.fold(fact, &mut out).map_err(ReadError::Corrupt)?;
-        }
-        if let Writer::Copying { rows, task } = &mut self.conn {
-            if !out.is_empty() && rows.send(out).await.is_err() {
-                // The writer stopped: its error says why.
-                return Err(match task.await {
-                    Ok(Err(e)) => e,
-                    Ok(Ok(_)) => ReadError::Corrupt("the COPY writer stopped early".into()),
-                    Err(e) => ReadError::Corrupt(e.to_string()),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Ends the streamed COPY, writes what was folded in memory and the
-    /// revocations, attaches the partitions (building their indexes),
-    /// writes the checkpoint and commits.
-    async fn finish(mut self, upto: u64) -> Result<(), ReadError> {
-        let generation = self.generation;
-        let mut conn = match self.conn {
-            Writer::Idle(conn) => conn,
-            Writer::Copying { rows, task } => {
-                drop(rows);
-                task.await.map_err(|e| ReadError::Corrupt(e.to_string()))??
-            }
-        };
-        for (table, columns, data) in self.folder.finish() {
-            if !data.is_empty() {
-                copy(&mut conn, &format!("{} {columns}", partition_name(table, generation)), data).await?;
-            }
-        }
-        if !self.folder.revocations.is_empty() {
-            let rows = std::mem::take(&mut self.folder.revocations);
-            revoke(&mut conn, &partition_name("rm_receipts", generation), rows).await?;
-        }
-        // No ANALYZE here: the indexes built at attach give the planner the
-        // row counts, and autovacuum analyzes the new partitions within a
-        // minute of the commit (their inserted rows count towards it).
-        for table in self.projection.tables() {
-            let partition = partition_name(table, generation);
-            let attach = format!("ALTER TABLE {table} ATTACH PARTITION {partition} FOR VALUES IN ({generation})");
-            conn.execute(attach.as_str()).await?;
-        }
-        sqlx::query(crate::apply::SAVE_CHECKPOINT)
-            .bind(self.projection.name())
-            .bind(generation)
-            .bind(i64::try_from(upto).unwrap_or(i64::MAX))
-            .bind(crate::apply::now())
-            .execute(&mut conn)
-            .await?;
-        conn.execute("COMMIT").await?;
-        Ok(())
-    }
-}
-
-/// A writer task: one `COPY target FROM STDIN` of every chunk queued, until
-/// the queue closes; gives the connection back. PostgreSQL answers a COPY
-/// only at its end, so a row it refuses is reported then, after the whole
-/// pass (and the transaction rolls back).
-async fn copy_stream(
-    mut conn: PgConnection,
-    target: String,
-    mut queued: mpsc::Receiver<String>,
-) -> Result<PgConnection, ReadError> {
-    let mut copy = conn.copy_in_raw(&format!("COPY {target} FROM STDIN WITH (FREEZE)")).await?;
-    while let Some(rows) = queued.recv().await {
-        copy.send(rows.into_bytes()).await?;
-    }
-    copy.finish().await?;
-    Ok(conn)
-}
-
-/// One `COPY target FROM STDIN` of `rows` (COPY text), into a table
-/// created in this transaction (`target`: the table and its columns).
-async fn copy(conn: &mut PgConnection, target: &str, rows: String) -> Result<(), ReadError> {
-    let mut copy = conn.copy_in_raw(&format!("COPY {target} FROM STDIN WITH (FREEZE)")).await?;
-    copy.send(rows.into_bytes()).await?;
-    copy.finish().await?;
-    Ok(())
-}
-
 /// Which events a projection reads, as SQL over the log's columns.
 fn categories(projection: Projection) -> &'static str {
     match projection {
@@ -254,41 +114,6 @@ fn data_needed(projections: impl Iterator<Item = Projection>) -> &'static str {
     } else {
         "CASE WHEN event_type IN ('ReceiptSubmitted', 'ReceiptRevoked') THEN NULL ELSE data END"
     }
-}
-
-/// The table a projection's rows stream into as events arrive, and its
-/// columns.
-fn streamed_table(projection: Projection) -> Option<(&'static str, &'static str)> {
-    match projection {
-        Projection::Timeline => {
-            Some(("rm_timeline", "(generation, unit_key, position, event_type, recorded_at, summary)"))
-        }
-        Projection::Receipts => Some((
-            "rm_receipts",
-            "(generation, receipt_id, position, unit_key, gate, action, multipass, producer, \
-             submitted_at, custom, artifacts, revoked, revoked_at, revoked_by, revoke_reason)",
-        )),
-        Projection::Units | Projection::Definitions => None,
-    }
-}
-
-/// Marks the revoked receipts of `partition` in one statement, through a
-/// temporary table.
-async fn revoke(sink: &mut PgConnection, partition: &str, rows: String) -> Result<(), ReadError> {
-    sink.execute(
-        "CREATE TEMPORARY TABLE rm_revocations (receipt_id TEXT, revoked_at TEXT, revoked_by TEXT, reason TEXT) \
-         ON COMMIT DROP",
-    )
-    .await?;
-    let mut copy = sink.copy_in_raw("COPY rm_revocations FROM STDIN").await?;
-    copy.send(rows.into_bytes()).await?;
-    copy.finish().await?;
-    let update = format!(
-        "UPDATE {partition} r SET revoked = 1, revoked_at = v.revoked_at, revoked_by = v.revoked_by, \
-         revoke_reason = v.reason FROM rm_revocations v WHERE r.receipt_id = v.receipt_id"
-    );
-    sink.execute(update.as_str()).await?;
-    Ok(())
 }
 
 /// Decodes COPY rows (`position, stream, event_type, schema_version,
