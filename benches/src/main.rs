@@ -136,17 +136,24 @@ async fn ingest(server_url: &str, tollgate: &std::path::Path, seconds: u64) -> a
         row(&format!("{clients} clients"), &mut s, single_tps, batch_rows);
     }
     let half = max_rate / 2.0;
-    let before = lag::scrape(&app.url, &app.token).await?;
+    let scrape = |buckets| lag::scrape(&app.url, &app.token, buckets);
+    let (lag_before, answered_before) = (scrape(lag::PROJECTION_LAG).await?, scrape(lag::RECEIPTS_ANSWERED).await?);
     let mut s = http_load::open_loop(&app.url, &app.token, half, duration, "half").await;
     row(&format!("open loop at {half:.0}/s (half the max)"), &mut s, single_tps, batch_rows);
     // Let the projector finish the last events before reading the histogram.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = lag::scrape(&app.url, &app.token).await?;
+    let (lag_after, answered_after) = (scrape(lag::PROJECTION_LAG).await?, scrape(lag::RECEIPTS_ANSWERED).await?);
     for q in [0.5, 0.99] {
-        match lag::quantile_ms(&before, &after, q) {
+        let p = q * 100.0;
+        match lag::quantile_ms(&answered_before, &answered_after, q) {
+            Some((ms, requests)) => println!(
+                "server-side receipt time p{p:.0} during the open loop: <= {ms:.0} ms (arrival to response, {requests} requests)"
+            ),
+            None => println!("server-side receipt time: no requests observed"),
+        }
+        match lag::quantile_ms(&lag_before, &lag_after, q) {
             Some((ms, events)) => println!(
-                "projection lag p{:.0} during the open loop: <= {ms:.0} ms (commit to every read model, {events} events)",
-                q * 100.0
+                "projection lag p{p:.0} during the open loop: <= {ms:.0} ms (commit to every read model, {events} events)"
             ),
             None => println!("projection lag: no events observed"),
         }

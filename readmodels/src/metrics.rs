@@ -5,19 +5,15 @@ use crate::projection::Projection;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-/// Upper bounds (ms) of the commit-to-read-model latency histogram.
-const BUCKETS_MS: [u64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 30000];
+use tollgate_metrics::{histogram_header, LatencyHistogram};
 
 /// Live counters of one process's projector.
 #[derive(Debug, Default)]
 pub struct ProjectorMetrics {
     head: AtomicU64,
     positions: [AtomicU64; 4],
-    /// Cumulative counts per bucket, then +Inf.
-    buckets: [AtomicU64; BUCKETS_MS.len() + 1],
-    latency_sum_us: AtomicU64,
-    events: AtomicU64,
+    /// From an event's commit to every read model holding it.
+    latency: LatencyHistogram,
 }
 
 impl ProjectorMetrics {
@@ -32,12 +28,7 @@ impl ProjectorMetrics {
 
     /// One event reached every read model `latency` after it was recorded.
     pub(crate) fn observe(&self, latency: Duration) {
-        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
-        let slot = BUCKETS_MS.iter().position(|b| ms <= *b).unwrap_or(BUCKETS_MS.len());
-        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
-        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
-        self.events.fetch_add(1, Ordering::Relaxed);
+        self.latency.observe(latency);
     }
 
     /// The log position the projector last saw.
@@ -58,21 +49,7 @@ impl ProjectorMetrics {
     /// The `q` quantile (0..=1) of commit-to-read-model latency, as the
     /// upper bound of its bucket; `None` before any event.
     pub fn latency_quantile(&self, q: f64) -> Option<Duration> {
-        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        let rank = (q.clamp(0.0, 1.0) * total as f64).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, count) in counts.iter().enumerate() {
-            seen += count;
-            if seen >= rank {
-                let ms = BUCKETS_MS.get(i).copied().unwrap_or(u64::MAX);
-                return Some(Duration::from_millis(ms));
-            }
-        }
-        None
+        self.latency.quantile(q)
     }
 
     /// Prometheus text exposition of these metrics.
@@ -91,18 +68,8 @@ impl ProjectorMetrics {
             let _ = writeln!(out, "tollgate_projection_lag_events{{projection=\"{p}\"}} {}", self.lag(p));
         }
         let name = "tollgate_projection_latency_seconds";
-        let _ = writeln!(out, "# HELP {name} From an event's commit to every read model holding it.");
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, bound) in BUCKETS_MS.iter().enumerate() {
-            cumulative += self.buckets[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", *bound as f64 / 1000.0);
-        }
-        cumulative += self.buckets[BUCKETS_MS.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-        let sum = self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}");
-        let _ = writeln!(out, "{name}_count {}", self.events.load(Ordering::Relaxed));
+        histogram_header(out, name, "From an event's commit to every read model holding it.");
+        self.latency.render_series(out, name, "");
     }
 }
 

@@ -1,5 +1,5 @@
-//! `GET /metrics` (reader role): Prometheus text for this process — read
-//! model lag and commit-to-read-model latency, group commit, the relay's
+//! `GET /metrics` (reader role): Prometheus text for this process — request
+//! durations by route, read model lag and commit-to-read-model latency, group commit, the relay's
 //! lag, and each in-process watcher's counters. Read from counters in
 //! memory, no query. `tollgate watch` serves its watcher's counters the
 //! same way ([`watcher_router`]).
@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::Router;
 use std::fmt::Write;
 use std::sync::Arc;
-use tollgate_api_common::{Access, ApiError, Authenticated};
+use tollgate_api_common::{Access, ApiError, Authenticated, HttpMetrics};
 use tollgate_eventlog::EventLog;
 use tollgate_readmodels::{ProjectorMetrics, ReadStore};
 use tollgate_relay::StatusReceiver;
@@ -20,6 +20,7 @@ use tollgate_watchers::StatsHandle;
 /// Everything `/metrics` reports on.
 #[derive(Clone)]
 pub struct Sources {
+    pub http: Arc<HttpMetrics>,
     pub access: Arc<Access>,
     pub log: EventLog,
     pub projector: Arc<ProjectorMetrics>,
@@ -41,6 +42,7 @@ pub fn router(sources: Sources) -> Router {
 async fn show(State(s): State<Sources>, auth: Authenticated) -> Result<impl IntoResponse, ApiError> {
     auth.require_reader()?;
     let mut out = String::new();
+    s.http.render(&mut out);
     s.projector.render(&mut out);
     let queries = s.reads.queries_run();
     let _ = writeln!(out, "# HELP tollgate_readmodel_queries_total Read-model queries run by this process.");

@@ -13,7 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tollgate_api_common::{request_id_layer, Access, ApiError, RateLimiter, Schemas, MAX_BODY_BYTES};
+use tollgate_api_common::{
+    record_duration, request_id_layer, Access, ApiError, HttpMetrics, RateLimiter, Schemas, MAX_BODY_BYTES,
+};
 use tollgate_auth::LocalIssuer;
 use tollgate_auth::{AccessConfig, TokenValidator, LOCAL_ISSUER};
 use tollgate_command_api::{CommandService, CommandState};
@@ -96,7 +98,9 @@ impl Application {
             };
             Relay::spawn(log.clone(), relay_config(brokers, database, &args.relay))
         });
+        let http = Arc::new(HttpMetrics::default());
         let metrics = crate::metrics::Sources {
+            http: http.clone(),
             access: access.clone(),
             log: log.clone(),
             projector: projector.metrics(),
@@ -112,6 +116,7 @@ impl Application {
             .merge(tollgate_graphql_api::router(graphql))
             .merge(relay_routes)
             .merge(crate::metrics::router(metrics))
+            .route_layer(middleware::from_fn_with_state(http, record_duration))
             .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(middleware::from_fn(request_id_layer));
