@@ -34,22 +34,30 @@ pub trait Verifiable: Sync {
     fn content_hash(&self) -> Option<[u8; 32]>;
 }
 
+/// The [`Verifiable`] accessors of an event form that holds them as fields
+/// of those names (all three forms do).
+macro_rules! chain_fields {
+    () => {
+        fn position(&self) -> u64 {
+            self.position
+        }
+        fn prev_hash(&self) -> &str {
+            &self.prev_hash
+        }
+        fn hash(&self) -> &str {
+            &self.hash
+        }
+        fn key_id(&self) -> &str {
+            &self.key_id
+        }
+        fn signature(&self) -> &str {
+            &self.signature
+        }
+    };
+}
+
 impl Verifiable for RecordedEvent {
-    fn position(&self) -> u64 {
-        self.position
-    }
-    fn prev_hash(&self) -> &str {
-        &self.prev_hash
-    }
-    fn hash(&self) -> &str {
-        &self.hash
-    }
-    fn key_id(&self) -> &str {
-        &self.key_id
-    }
-    fn signature(&self) -> &str {
-        &self.signature
-    }
+    chain_fields!();
     fn content_hash(&self) -> Option<[u8; 32]> {
         let hash = event_hash(self);
         is_hex_of(&hash, &self.hash).then_some(hash)
@@ -57,42 +65,14 @@ impl Verifiable for RecordedEvent {
 }
 
 impl Verifiable for StoredEvent {
-    fn position(&self) -> u64 {
-        self.position
-    }
-    fn prev_hash(&self) -> &str {
-        &self.prev_hash
-    }
-    fn hash(&self) -> &str {
-        &self.hash
-    }
-    fn key_id(&self) -> &str {
-        &self.key_id
-    }
-    fn signature(&self) -> &str {
-        &self.signature
-    }
+    chain_fields!();
     fn content_hash(&self) -> Option<[u8; 32]> {
         stored_event_hash(self).filter(|hash| is_hex_of(hash, &self.hash))
     }
 }
 
 impl Verifiable for RawEvent<'_> {
-    fn position(&self) -> u64 {
-        self.position
-    }
-    fn prev_hash(&self) -> &str {
-        &self.prev_hash
-    }
-    fn hash(&self) -> &str {
-        &self.hash
-    }
-    fn key_id(&self) -> &str {
-        &self.key_id
-    }
-    fn signature(&self) -> &str {
-        &self.signature
-    }
+    chain_fields!();
     fn content_hash(&self) -> Option<[u8; 32]> {
         raw_event_hash(self)
     }
