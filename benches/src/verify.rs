@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use tollgate_eventlog::chain::{decode_signature, signed_message, SIGNED_MESSAGE_LEN};
 use tollgate_eventlog::{verifying_key_from_jwk, ChainVerifier, RawEvent, Verifiable};
 
-/// Events per `check_batch` call of `tollgate audit verify` (its `BATCH`).
-const AUDIT_BATCH: usize = 8192;
+/// Events per `verify_batch` call of `tollgate audit verify` (its `CHUNK`).
+const AUDIT_CHUNK: usize = 4096;
 
 /// One measured row: what, on how many threads, events per second.
 struct Row {
@@ -63,7 +63,7 @@ pub async fn run(tollgate: &Path, events: u64, repeat: usize, keep: bool) -> any
     let parse_took = started.elapsed();
     let n = parsed.len();
     let signed = Signed::of(&parsed, &keys)?;
-    let per_call = AUDIT_BATCH.div_ceil(threads);
+    let per_call = AUDIT_CHUNK;
     let rate = |took: Duration| n as f64 / took.as_secs_f64();
     let median = |f: &mut dyn FnMut() -> anyhow::Result<Duration>| -> anyhow::Result<f64> {
         let mut rates = (0..repeat.max(1)).map(|_| f().map(rate)).collect::<anyhow::Result<Vec<f64>>>()?;
@@ -207,11 +207,12 @@ fn hash_all(events: &[RawEvent<'_>], threads: usize) -> anyhow::Result<Duration>
     Ok(took)
 }
 
-/// `ChainVerifier::check_batch` in the command's batches.
+/// `ChainVerifier::check_batch`, one chunk of the command's size per core.
 fn check_all(events: &[RawEvent<'_>], keys: &HashMap<String, VerifyingKey>) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let mut verifier = ChainVerifier::new(keys.clone());
-    for batch in events.chunks(AUDIT_BATCH) {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    for batch in events.chunks(AUDIT_CHUNK * cores) {
         verifier.check_batch(batch)?;
     }
     Ok(started.elapsed())

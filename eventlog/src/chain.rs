@@ -249,9 +249,12 @@ impl fmt::Debug for Signer {
 
 /// Decodes a stored signature; `None` when it is not 64 base64url bytes.
 pub fn decode_signature(sig: &str) -> Option<Signature> {
-    let bytes = URL_SAFE_NO_PAD.decode(sig).ok()?;
-    let arr: [u8; 64] = bytes.try_into().ok()?;
-    Some(Signature::from_bytes(&arr))
+    // On the stack, as the verifier decodes one per event; two spare bytes,
+    // so that text decoding to 65 or 66 bytes is refused by its length.
+    let mut bytes = [0u8; 66];
+    let decoded = URL_SAFE_NO_PAD.decode_slice(sig, &mut bytes).ok()?;
+    let arr: &[u8; 64] = bytes.get(..decoded)?.try_into().ok()?;
+    Some(Signature::from_bytes(arr))
 }
 
 #[cfg(test)]
@@ -321,5 +324,18 @@ mod tests {
         assert_eq!(signer.key_id().len(), 16);
         assert_eq!(signer.key_id(), key_id_for(&signer.verifying_key()));
         assert!(!format!("{signer:?}").contains("key:"));
+    }
+
+    #[test]
+    fn a_signature_decodes_only_from_64_bytes_of_base64url() {
+        let signer = Signer::new(SigningKey::from_bytes(&[9u8; 32]));
+        let text = signer.sign_hash(&[1u8; 32]);
+        let sig = decode_signature(&text).unwrap();
+        assert!(signer.verifying_key().verify_strict(&signed_message(&[1u8; 32]), &sig).is_ok());
+        for len in [0, 63, 65, 66, 67, 200] {
+            assert_eq!(decode_signature(&URL_SAFE_NO_PAD.encode(vec![7u8; len])), None, "{len} bytes");
+        }
+        assert_eq!(decode_signature(&format!("{text}=")), None);
+        assert_eq!(decode_signature(&text.replace(|c: char| c.is_ascii_digit(), "+")), None);
     }
 }

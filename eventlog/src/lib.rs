@@ -34,4 +34,4 @@ pub use types::{
     AppendOutcome, AppendRequest, ExpectedVersion, IdempotencyKey, NewEvent, RawEvent, Recorded, RecordedEvent,
     StoredEvent,
 };
-pub use verify::{verify_batch, ChainVerifier, Verifiable, VerifyError};
+pub use verify::{verify_batch, verify_run, ChainVerifier, Verifiable, VerifiedRun, VerifyError};

@@ -186,49 +186,55 @@ impl ChainVerifier {
 
     /// Checks a run of consecutive events with ed25519 batch verification,
     /// several times faster than one by one, spread over the machine's cores
-    /// for large runs. The chain links are checked in order first; hashes
-    /// and signatures, which do not depend on each other, are checked per
-    /// chunk in parallel. On any failure the events are re-checked one by
-    /// one so the error names the first bad position; on error the verifier
-    /// has advanced past the events that did verify.
+    /// for large runs: each core checks a chunk on its own with
+    /// [`verify_run`], and the chunks are then joined to the chain in order.
+    /// A chunk that fails is re-checked one by one, so the error names the
+    /// first bad position; on error the verifier has advanced past the
+    /// events that did verify.
     pub fn check_batch<E: Verifiable>(&mut self, events: &[E]) -> Result<(), VerifyError> {
-        let start = self.clone();
-        let mut keys = Vec::with_capacity(events.len());
-        let (mut position, mut hash) = (self.last_position, self.last_hash.as_str());
-        for ev in events {
-            let linked = ev.position() == position + 1 && ev.prev_hash() == hash;
-            match self.keys.get(ev.key_id()) {
-                Some(key) if linked => keys.push(*key),
-                _ => return self.fall_back(start, events),
-            }
-            (position, hash) = (ev.position(), ev.hash());
-        }
         let workers =
             if events.len() >= PARALLEL_FROM { std::thread::available_parallelism().map_or(1, usize::from) } else { 1 };
         let chunk = events.len().div_ceil(workers).max(1);
-        let all_good = std::thread::scope(|scope| {
-            let handles: Vec<_> = events
-                .chunks(chunk)
-                .zip(keys.chunks(chunk))
-                .map(|(evs, keys)| scope.spawn(move || hashes_and_signatures_hold(evs, keys)))
-                .collect();
-            handles.into_iter().all(|h| h.join().unwrap_or(false))
+        let keys = &self.keys;
+        let runs = std::thread::scope(|scope| {
+            let handles: Vec<_> = events.chunks(chunk).map(|evs| scope.spawn(move || verify_run(keys, evs))).collect();
+            handles.into_iter().map(|h| h.join().ok().flatten()).collect::<Vec<_>>()
         });
-        if !all_good {
-            return self.fall_back(start, events);
-        }
-        if let Some(last) = events.last() {
-            self.last_position = last.position();
-            self.last_hash.clear();
-            self.last_hash.push_str(last.hash());
-            self.verified += events.len() as u64;
+        for (events, run) in events.chunks(chunk).zip(runs) {
+            match run {
+                Some(run) => self.append(&run)?,
+                None => self.check_each(events)?,
+            }
         }
         Ok(())
     }
 
-    /// Rewinds to `start` and checks one by one, to report the first failing position.
-    fn fall_back<E: Verifiable>(&mut self, start: ChainVerifier, events: &[E]) -> Result<(), VerifyError> {
-        *self = start;
+    /// The keys this verifier trusts, for checking runs apart with [`verify_run`].
+    pub fn keys(&self) -> &HashMap<String, VerifyingKey> {
+        &self.keys
+    }
+
+    /// Joins a run checked apart by [`verify_run`] to the chain: it must
+    /// start right after the last event verified. Otherwise the error is the
+    /// one [`check`](ChainVerifier::check) gives the run's first event, and
+    /// the verifier stays where it was.
+    pub fn append(&mut self, run: &VerifiedRun) -> Result<(), VerifyError> {
+        let expected = self.last_position + 1;
+        if run.first_position != expected {
+            return Err(VerifyError::Gap { expected, found: run.first_position });
+        }
+        if run.prev_hash != self.last_hash {
+            return Err(VerifyError::BrokenChain { position: run.first_position });
+        }
+        self.last_position = run.last_position;
+        self.last_hash.clone_from(&run.hash);
+        self.verified += run.last_position - run.first_position + 1;
+        Ok(())
+    }
+
+    /// Checks `events` one by one, to report the first failing position: a
+    /// run [`verify_run`] refused.
+    pub fn check_each<E: Verifiable>(&mut self, events: &[E]) -> Result<(), VerifyError> {
         // `check` uses verify_strict, which is at least as strict as the batch
         // equation, so a batch failure always resurfaces here with its position.
         events.iter().try_for_each(|ev| self.check(ev))
@@ -239,22 +245,49 @@ impl ChainVerifier {
 /// than it saves.
 const PARALLEL_FROM: usize = 512;
 
-/// Whether every event's hash matches its content and every signature
-/// verifies (one batch equation for the chunk).
-fn hashes_and_signatures_hold<E: Verifiable>(events: &[E], keys: &[VerifyingKey]) -> bool {
+/// A run of consecutive events whose links, hashes and signatures were
+/// found to hold among themselves by [`verify_run`]; where it starts and
+/// ends is left for [`ChainVerifier::extend`] to join to the chain.
+#[derive(Debug, Clone)]
+pub struct VerifiedRun {
+    first_position: u64,
+    /// The recorded `prev_hash` of the first event.
+    prev_hash: String,
+    last_position: u64,
+    /// The recorded hash of the last event.
+    hash: String,
+}
+
+/// Checks a run of events on its own, without a verifier's state, so that
+/// runs can be checked on several threads at once: positions consecutive,
+/// each `prev_hash` the hash before it, every hash the hash of its content,
+/// every key trusted and every signature good (one batch equation for the
+/// run). `None` when the run is empty or anything in it fails; checking the
+/// run one by one with [`ChainVerifier::check`] then names the position.
+pub fn verify_run<E: Verifiable>(keys: &HashMap<String, VerifyingKey>, events: &[E]) -> Option<VerifiedRun> {
+    let (first, last) = (events.first()?, events.last()?);
+    let linked = events.windows(2).all(|pair| {
+        pair[0].position().checked_add(1) == Some(pair[1].position()) && pair[1].prev_hash() == pair[0].hash()
+    });
+    if !linked {
+        return None;
+    }
     let mut messages = Vec::with_capacity(events.len());
     let mut sigs = Vec::with_capacity(events.len());
+    let mut signers = Vec::with_capacity(events.len());
     for ev in events {
-        match (ev.content_hash(), decode_signature(ev.signature())) {
-            (Some(hash), Some(sig)) => {
-                messages.push(signed_message(&hash));
-                sigs.push(sig);
-            }
-            _ => return false,
-        }
+        signers.push(*keys.get(ev.key_id())?);
+        messages.push(signed_message(&ev.content_hash()?));
+        sigs.push(decode_signature(ev.signature())?);
     }
     let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
-    ed25519_dalek::verify_batch(&refs, &sigs, keys).is_ok()
+    ed25519_dalek::verify_batch(&refs, &sigs, &signers).ok()?;
+    Some(VerifiedRun {
+        first_position: first.position(),
+        prev_hash: first.prev_hash().to_owned(),
+        last_position: last.position(),
+        hash: last.hash().to_owned(),
+    })
 }
 
 /// Verifies a whole log from position 1 with batch signature verification;

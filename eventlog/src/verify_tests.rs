@@ -209,3 +209,46 @@ fn bytes_moved_between_stored_columns_fail_though_the_hashed_record_is_unchanged
     padded.metadata = format!(" {}", padded.metadata);
     assert_eq!(verify_batch(keys(&signer), &[padded]), Err(VerifyError::HashMismatch { position: 1 }));
 }
+
+#[test]
+fn runs_checked_apart_join_the_chain_only_in_order() {
+    let signer = signer();
+    let log: Vec<StoredEvent> = signed_log(&signer, numbered(30)).iter().map(stored).collect();
+    let keys = keys(&signer);
+    let runs: Vec<VerifiedRun> = log.chunks(10).map(|run| verify_run(&keys, run).unwrap()).collect();
+
+    // A run that does not start right after the last event verified is
+    // refused as `check` would refuse its first event, and changes nothing.
+    let mut verifier = ChainVerifier::new(keys.clone());
+    assert_eq!(verifier.append(&runs[1]), Err(VerifyError::Gap { expected: 1, found: 11 }));
+    assert_eq!(verifier.append(&runs[0]), Ok(()));
+    assert_eq!(verifier.append(&runs[2]), Err(VerifyError::Gap { expected: 11, found: 21 }));
+    assert_eq!((verifier.verified(), verifier.last_position()), (10, 10));
+    // Events 11 to 20 of another history, chained and signed after event 4.
+    let mut fork = signed_log(&signer, numbered(20)).split_off(10);
+    let mut prev = log[3].hash.clone();
+    for ev in &mut fork {
+        ev.prev_hash = prev;
+        seal(&signer, ev);
+        prev = ev.hash.clone();
+    }
+    let fork: Vec<StoredEvent> = fork.iter().map(stored).collect();
+    let forked = verify_run(&keys, &fork).unwrap();
+    assert_eq!(verifier.append(&forked), Err(VerifyError::BrokenChain { position: 11 }));
+    assert_eq!(verifier.append(&runs[1]), Ok(()));
+    assert_eq!(verifier.append(&runs[2]), Ok(()));
+    assert_eq!((verifier.verified(), verifier.last_position()), (30, 30));
+
+    // A run holding a gap, a broken link, a changed hash or an unknown key
+    // does not verify on its own.
+    let mut gap = log[..10].to_vec();
+    gap.remove(4);
+    let mut relinked = log[..10].to_vec();
+    relinked[6].prev_hash = relinked[4].hash.clone();
+    let mut rehashed = log[..10].to_vec();
+    rehashed[3].hash = log[4].hash.clone();
+    for run in [gap, relinked, rehashed, Vec::new()] {
+        assert!(verify_run(&keys, &run).is_none());
+    }
+    assert!(verify_run(&HashMap::new(), &log[..10]).is_none());
+}

@@ -4,20 +4,16 @@
 
 use crate::cli::{AuditCommand, Format, VerifyArgs};
 use crate::client::Client;
-use crate::commands::audit_batches::{Batcher, BATCH};
+use crate::commands::audit_batches::{Batcher, Verified, CHUNK};
 use crate::serve::{open_log, DB_FILE, KEY_FILE};
 use anyhow::{bail, Context};
 use ed25519_dalek::VerifyingKey;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 use tokio::io::AsyncWriteExt;
 use tollgate_eventlog::{key_id_for, load_or_create_key, verifying_key_from_jwk, Signer};
-
-/// Bytes read from an export file at a time.
-const READ_BUFFER: usize = 1 << 20;
 
 pub async fn run(client: &Client, format: Format, cmd: AuditCommand) -> anyhow::Result<()> {
     match cmd {
@@ -46,7 +42,7 @@ async fn export(client: &Client, from: u64, file: Option<&Path>) -> anyhow::Resu
 
 async fn verify(client: &Client, format: Format, args: VerifyArgs) -> anyhow::Result<()> {
     let pinned = args.public_key.as_deref().map(read_jwks).transpose()?;
-    let (source, batcher) = match (&args.data_dir, &args.file, pinned) {
+    let (source, verified) = match (&args.data_dir, &args.file, pinned) {
         (Some(dir), _, pinned) => {
             (dir.display().to_string(), from_data_dir(dir, args.database_url.as_deref(), pinned).await?)
         }
@@ -54,10 +50,9 @@ async fn verify(client: &Client, format: Format, args: VerifyArgs) -> anyhow::Re
         (None, Some(_), None) => bail!("--file needs --public-key: an export proves nothing without a key you trust"),
         (None, None, pinned) => (format!("server {}", client.base()), from_server(client, pinned).await?),
     };
-    batcher.finish();
-    let verified = batcher.verifier.verified();
-    let key_ids = batcher.key_ids.join(", ");
-    let answer = json!({ "source": source, "verified": verified, "key_ids": batcher.key_ids, "ok": true });
+    let Verified { events: verified, key_ids } = verified;
+    let answer = json!({ "source": source, "verified": verified, "key_ids": key_ids, "ok": true });
+    let key_ids = key_ids.join(", ");
     crate::output::print(format, &answer, |_| {
         println!(
             "{source}: {verified} events verified: every hash, the chain and every signature are intact (keys {key_ids})"
@@ -76,7 +71,7 @@ async fn from_data_dir(
     dir: &Path,
     database_url: Option<&str>,
     pinned: Option<HashMap<String, VerifyingKey>>,
-) -> anyhow::Result<Batcher> {
+) -> anyhow::Result<Verified> {
     let key_path = dir.join(KEY_FILE);
     let db_present = database_url.is_some() || dir.join(DB_FILE).exists();
     if !key_path.exists() || !db_present {
@@ -93,7 +88,7 @@ async fn from_data_dir(
     // The next page is read while this one is checked.
     let read = |from: u64| {
         let log = log.clone();
-        tokio::spawn(async move { log.read_stored_from(from, BATCH as u32).await })
+        tokio::spawn(async move { log.read_stored_from(from, CHUNK as u32).await })
     };
     let mut reading = read(1);
     loop {
@@ -104,8 +99,7 @@ async fn from_data_dir(
             batcher.push(event)?;
         }
     }
-    batcher.flush()?;
-    Ok(batcher)
+    batcher.finish()
 }
 
 fn read_jwks(path: &Path) -> anyhow::Result<HashMap<String, VerifyingKey>> {
@@ -114,20 +108,14 @@ fn read_jwks(path: &Path) -> anyhow::Result<HashMap<String, VerifyingKey>> {
     keys_from_jwks(&jwks)
 }
 
-fn from_file(file: &Path, keys: HashMap<String, VerifyingKey>) -> anyhow::Result<Batcher> {
+fn from_file(file: &Path, keys: HashMap<String, VerifyingKey>) -> anyhow::Result<Verified> {
     let mut batcher = Batcher::new(keys);
-    let file = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let mut reader = std::io::BufReader::with_capacity(READ_BUFFER, file);
-    for number in 1.. {
-        if !batcher.read_line(number, &mut reader)? {
-            break;
-        }
-    }
-    batcher.flush()?;
-    Ok(batcher)
+    let mut file = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    batcher.read_all(&mut file)?;
+    batcher.finish()
 }
 
-async fn from_server(client: &Client, pinned: Option<HashMap<String, VerifyingKey>>) -> anyhow::Result<Batcher> {
+async fn from_server(client: &Client, pinned: Option<HashMap<String, VerifyingKey>>) -> anyhow::Result<Verified> {
     client.require_token()?;
     let keys = match pinned {
         Some(keys) => keys,
@@ -151,9 +139,7 @@ async fn from_server(client: &Client, pinned: Option<HashMap<String, VerifyingKe
     if !buffer.iter().all(u8::is_ascii_whitespace) {
         bail!("the audit stream ended in the middle of an event");
     }
-    batcher.flush()?;
-    std::io::stdout().flush().ok();
-    Ok(batcher)
+    batcher.finish()
 }
 
 /// Keys from a JWKS (`{"keys": [...]}`) or a single JWK.
@@ -215,17 +201,25 @@ mod tests {
     }
 
     #[test]
-    fn an_export_of_several_batches_verifies_and_errors_name_their_place() {
+    fn an_export_of_several_chunks_verifies_and_errors_name_their_place() {
         let signer = Signer::new(SigningKey::from_bytes(&[5u8; 32]));
         let keys = HashMap::from([(signer.key_id().to_owned(), signer.verifying_key())]);
-        let n = 2 * BATCH as u64 + 100;
+        let n = 3 * CHUNK as u64 + 100;
         let text = export(&signer, n);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("export.ndjson");
         std::fs::write(&file, &text).unwrap();
-        assert_eq!(from_file(&file, keys.clone()).unwrap().verifier.verified(), n);
+        assert_eq!(from_file(&file, keys.clone()).unwrap().events, n);
 
-        // A changed byte in the second batch is named by its position...
+        // An event missing where one chunk ends and the next begins...
+        let missing = text.lines().filter(|line| !line.starts_with(r#"{"position":4097,"#)).collect::<Vec<_>>();
+        std::fs::write(&file, missing.join("\n")).unwrap();
+        let err = from_file(&file, keys.clone()).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "audit verify failed: position 4098: expected position 4097 (an event is missing or out of order)"
+        );
+        // ...a changed byte in the third chunk is named by its position...
         std::fs::write(&file, text.replace(r#"{"n":9000}"#, r#"{"n":9001}"#)).unwrap();
         let err = from_file(&file, keys.clone()).err().unwrap();
         assert_eq!(err.to_string(), "audit verify failed: position 9000: hash does not match the event's content");
