@@ -5,7 +5,8 @@
 //! one PostgreSQL server: raw single-row 1 KB INSERTs with 8 clients, raw
 //! 100-row batches with 8 clients, then `POST /v1/receipts` through a real
 //! `tollgate serve` at 1, 8 and 64 closed-loop clients and at half the
-//! 64-client rate in open loop. `tollgate-bench relay --database-url URL
+//! 64-client rate in open loop, and plain single-row INSERTs at that
+//! same rate in open loop (the database's own latency there). `tollgate-bench relay --database-url URL
 //! --brokers HOST:PORT` measures the Kafka relay beside a raw rdkafka
 //! producer (see `relay.rs`). `tollgate-bench verify --events N` measures
 //! `tollgate audit verify` against the bare ed25519 batch-verify rate of
@@ -143,6 +144,11 @@ async fn ingest(server_url: &str, tollgate: &std::path::Path, seconds: u64) -> a
     // Let the projector finish the last events before reading the histogram.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (lag_after, answered_after) = (scrape(lag::PROJECTION_LAG).await?, scrape(lag::RECEIPTS_ANSWERED).await?);
+    // The same arrival rate of plain single-row INSERTs on the same server:
+    // the latency the database itself gives at that rate, a floor for the
+    // open loop's percentiles.
+    let mut raw_open = raw::open_loop(&raw_db, half, duration).await?;
+    row(&format!("raw single-row 1 KB INSERT, open loop at {half:.0}/s"), &mut raw_open, single_tps, batch_rows);
     for q in [0.5, 0.99] {
         let p = q * 100.0;
         match lag::quantile_ms(&answered_before, &answered_after, q) {

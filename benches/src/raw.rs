@@ -1,5 +1,7 @@
 //! The baselines: what the same PostgreSQL server does with plain INSERTs
-//! of 1 KB rows, one row per transaction and 100 rows per transaction.
+//! of 1 KB rows, one row per transaction and 100 rows per transaction, as
+//! fast as 8 clients go; and single-row INSERTs arriving at a fixed rate,
+//! for the latency the server itself gives at that rate.
 
 use crate::stats::Samples;
 use sqlx::postgres::PgPoolOptions;
@@ -45,11 +47,60 @@ pub async fn inserts(url: &str, clients: usize, rows_per_tx: usize, duration: Du
         all.merge(task.await?);
     }
     all.elapsed = start.elapsed();
+    drop_and_checkpoint(&pool).await?;
+    Ok(all)
+}
+
+/// Single-row 1 KB INSERTs (autocommit) arriving at `rate` per second for
+/// `duration`, whatever the answers' latency, each on a connection of its
+/// own up to [`OPEN_LOOP_CONNECTIONS`]; a latency counts from the INSERT's
+/// scheduled time, as in the HTTP open loop. One second at the same rate
+/// first, not recorded, opens the connections.
+pub async fn open_loop(url: &str, rate: f64, duration: Duration) -> anyhow::Result<Samples> {
+    let pool = PgPoolOptions::new().max_connections(OPEN_LOOP_CONNECTIONS).connect(url).await?;
+    pool.execute(SETUP).await?;
+    let payload: std::sync::Arc<str> = "x".repeat(1024).into();
+    arrivals(&pool, &payload, rate, Duration::from_secs(1)).await;
+    let samples = arrivals(&pool, &payload, rate, duration).await;
+    drop_and_checkpoint(&pool).await?;
+    Ok(samples)
+}
+
+/// Connections of the raw open loop: as many as the HTTP load's clients.
+const OPEN_LOOP_CONNECTIONS: u32 = 64;
+
+async fn arrivals(pool: &sqlx::PgPool, payload: &std::sync::Arc<str>, rate: f64, duration: Duration) -> Samples {
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let total = (duration.as_secs_f64() * rate) as u64;
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    for seq in 0..total {
+        let scheduled = start + interval.mul_f64(seq as f64);
+        tokio::time::sleep_until(scheduled.into()).await;
+        let (pool, payload) = (pool.clone(), payload.clone());
+        tasks.push(tokio::spawn(async move {
+            let inserted =
+                sqlx::query("INSERT INTO bench_raw (payload) VALUES ($1)").bind(&*payload).execute(&pool).await;
+            inserted.is_ok().then(|| scheduled.elapsed())
+        }));
+    }
+    let mut samples = Samples::default();
+    for task in tasks {
+        match task.await {
+            Ok(Some(latency)) => samples.latencies.push(latency),
+            _ => samples.errors += 1,
+        }
+    }
+    samples.elapsed = start.elapsed();
+    samples
+}
+
+async fn drop_and_checkpoint(pool: &sqlx::PgPool) -> anyhow::Result<()> {
     // The baseline's rows (hundreds of MB) would otherwise be flushed by a
     // checkpoint in the middle of a later measurement: drop them and
     // checkpoint now, so each measurement pays only for its own writes.
     pool.execute("DROP TABLE bench_raw").await?;
     pool.execute("CHECKPOINT").await?;
     pool.close().await;
-    Ok(all)
+    Ok(())
 }
