@@ -78,23 +78,9 @@ async fn arrivals(
     run: &str,
 ) -> Samples {
     let url = format!("{base}/v1/receipts");
-    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
-    let total = (duration.as_secs_f64() * rate) as u64;
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(total as usize);
-    for seq in 0..total {
-        let scheduled = start + interval.mul_f64(seq as f64);
-        tokio::time::sleep_until(scheduled.into()).await;
+    Samples::at_rate(rate, duration, |seq| {
         let (http, url, token, body) = (http.clone(), url.clone(), token.to_owned(), receipt(seq, run));
-        tasks.push(tokio::spawn(async move { post(&http, &url, &token, &body).await.then(|| scheduled.elapsed()) }));
-    }
-    let mut samples = Samples::default();
-    for task in tasks {
-        match task.await {
-            Ok(Some(latency)) => samples.latencies.push(latency),
-            _ => samples.errors += 1,
-        }
-    }
-    samples.elapsed = start.elapsed();
-    samples
+        async move { post(&http, &url, &token, &body).await }
+    })
+    .await
 }

@@ -70,29 +70,13 @@ pub async fn open_loop(url: &str, rate: f64, duration: Duration) -> anyhow::Resu
 const OPEN_LOOP_CONNECTIONS: u32 = 64;
 
 async fn arrivals(pool: &sqlx::PgPool, payload: &std::sync::Arc<str>, rate: f64, duration: Duration) -> Samples {
-    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
-    let total = (duration.as_secs_f64() * rate) as u64;
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(total as usize);
-    for seq in 0..total {
-        let scheduled = start + interval.mul_f64(seq as f64);
-        tokio::time::sleep_until(scheduled.into()).await;
+    Samples::at_rate(rate, duration, |_| {
         let (pool, payload) = (pool.clone(), payload.clone());
-        tasks.push(tokio::spawn(async move {
-            let inserted =
-                sqlx::query("INSERT INTO bench_raw (payload) VALUES ($1)").bind(&*payload).execute(&pool).await;
-            inserted.is_ok().then(|| scheduled.elapsed())
-        }));
-    }
-    let mut samples = Samples::default();
-    for task in tasks {
-        match task.await {
-            Ok(Some(latency)) => samples.latencies.push(latency),
-            _ => samples.errors += 1,
+        async move {
+            sqlx::query("INSERT INTO bench_raw (payload) VALUES ($1)").bind(&*payload).execute(&pool).await.is_ok()
         }
-    }
-    samples.elapsed = start.elapsed();
-    samples
+    })
+    .await
 }
 
 async fn drop_and_checkpoint(pool: &sqlx::PgPool) -> anyhow::Result<()> {

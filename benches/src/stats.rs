@@ -26,6 +26,36 @@ impl Samples {
         }
     }
 
+    /// Starts `request(seq)` at `rate` per second for `duration`, whatever
+    /// the answers' latency (open loop); each latency counts from the
+    /// request's scheduled time, so a stall shows up in the percentiles. A
+    /// request's future answers whether it succeeded.
+    pub async fn at_rate<F, Fut>(rate: f64, duration: Duration, mut request: F) -> Samples
+    where
+        F: FnMut(u64) -> Fut,
+        Fut: std::future::Future<Output = bool> + Send + 'static,
+    {
+        let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+        let total = (duration.as_secs_f64() * rate) as u64;
+        let start = std::time::Instant::now();
+        let mut tasks = Vec::with_capacity(total as usize);
+        for seq in 0..total {
+            let scheduled = start + interval.mul_f64(seq as f64);
+            tokio::time::sleep_until(scheduled.into()).await;
+            let answer = request(seq);
+            tasks.push(tokio::spawn(async move { answer.await.then(|| scheduled.elapsed()) }));
+        }
+        let mut samples = Samples::default();
+        for task in tasks {
+            match task.await {
+                Ok(Some(latency)) => samples.latencies.push(latency),
+                _ => samples.errors += 1,
+            }
+        }
+        samples.elapsed = start.elapsed();
+        samples
+    }
+
     /// Merges the samples of client tasks that ran since `start`.
     pub async fn gather(tasks: Vec<tokio::task::JoinHandle<Samples>>, start: std::time::Instant) -> Samples {
         let mut all = Samples::default();
