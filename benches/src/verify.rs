@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use tollgate_eventlog::chain::{decode_signature, signed_message, SIGNED_MESSAGE_LEN};
 use tollgate_eventlog::{verifying_key_from_jwk, ChainVerifier, RawEvent, Verifiable};
 
-/// Events per `verify_batch` call of `tollgate audit verify` (its `CHUNK`).
+/// Events per chunk of `tollgate audit verify` (its `CHUNK`), each checked
+/// with one `verify_batch` call.
 const AUDIT_CHUNK: usize = 4096;
 
 /// One measured row: what, on how many threads, events per second.

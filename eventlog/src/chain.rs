@@ -249,8 +249,9 @@ impl fmt::Debug for Signer {
 
 /// Decodes a stored signature; `None` when it is not 64 base64url bytes.
 pub fn decode_signature(sig: &str) -> Option<Signature> {
-    // On the stack, as the verifier decodes one per event; two spare bytes,
-    // so that text decoding to 65 or 66 bytes is refused by its length.
+    // On the stack, as the verifier decodes one per event. Two spare bytes:
+    // text decoding to 65 or 66 bytes fits, and is then refused because it
+    // is not 64 bytes; longer text does not fit and fails to decode.
     let mut bytes = [0u8; 66];
     let decoded = URL_SAFE_NO_PAD.decode_slice(sig, &mut bytes).ok()?;
     let arr: &[u8; 64] = bytes.get(..decoded)?.try_into().ok()?;

@@ -226,6 +226,13 @@ impl ChainVerifier {
         if run.prev_hash != self.last_hash {
             return Err(VerifyError::BrokenChain { position: run.first_position });
         }
+        // The run was checked with keys given to `verify_run`: each must be
+        // one this verifier trusts, under the same id.
+        for (position, key_id, key) in &run.signers {
+            if self.keys.get(key_id) != Some(key) {
+                return Err(VerifyError::UnknownKey { position: *position, key_id: key_id.clone() });
+            }
+        }
         self.last_position = run.last_position;
         self.last_hash.clone_from(&run.hash);
         self.verified += run.last_position - run.first_position + 1;
@@ -247,7 +254,8 @@ const PARALLEL_FROM: usize = 512;
 
 /// A run of consecutive events whose links, hashes and signatures were
 /// found to hold among themselves by [`verify_run`]; where it starts and
-/// ends is left for [`ChainVerifier::extend`] to join to the chain.
+/// ends, and whether its keys are trusted, is left for
+/// [`ChainVerifier::append`] to check when it joins the run to the chain.
 #[derive(Debug, Clone)]
 pub struct VerifiedRun {
     first_position: u64,
@@ -256,6 +264,9 @@ pub struct VerifiedRun {
     last_position: u64,
     /// The recorded hash of the last event.
     hash: String,
+    /// Every key that signed events of the run: the first position it
+    /// signed, its id and the key the signatures were checked with.
+    signers: Vec<(u64, String, VerifyingKey)>,
 }
 
 /// Checks a run of events on its own, without a verifier's state, so that
@@ -274,19 +285,25 @@ pub fn verify_run<E: Verifiable>(keys: &HashMap<String, VerifyingKey>, events: &
     }
     let mut messages = Vec::with_capacity(events.len());
     let mut sigs = Vec::with_capacity(events.len());
-    let mut signers = Vec::with_capacity(events.len());
+    let mut event_keys = Vec::with_capacity(events.len());
+    let mut signers: Vec<(u64, String, VerifyingKey)> = Vec::new();
     for ev in events {
-        signers.push(*keys.get(ev.key_id())?);
+        let key = *keys.get(ev.key_id())?;
+        if !signers.iter().any(|(_, id, _)| id == ev.key_id()) {
+            signers.push((ev.position(), ev.key_id().to_owned(), key));
+        }
+        event_keys.push(key);
         messages.push(signed_message(&ev.content_hash()?));
         sigs.push(decode_signature(ev.signature())?);
     }
     let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
-    ed25519_dalek::verify_batch(&refs, &sigs, &signers).ok()?;
+    ed25519_dalek::verify_batch(&refs, &sigs, &event_keys).ok()?;
     Some(VerifiedRun {
         first_position: first.position(),
         prev_hash: first.prev_hash().to_owned(),
         last_position: last.position(),
         hash: last.hash().to_owned(),
+        signers,
     })
 }
 

@@ -236,6 +236,19 @@ fn runs_checked_apart_join_the_chain_only_in_order() {
     let forked = verify_run(&keys, &fork).unwrap();
     assert_eq!(verifier.append(&forked), Err(VerifyError::BrokenChain { position: 11 }));
     assert_eq!(verifier.append(&runs[1]), Ok(()));
+    // A run checked with keys this verifier does not trust is refused.
+    let stranger = Signer::new(SigningKey::from_bytes(&[4u8; 32]));
+    let mut trusting_stranger =
+        ChainVerifier::new(HashMap::from([(stranger.key_id().to_owned(), stranger.verifying_key())]));
+    assert_eq!(
+        trusting_stranger.append(&runs[0]),
+        Err(VerifyError::UnknownKey { position: 1, key_id: signer.key_id().to_owned() })
+    );
+    let mut other_key = ChainVerifier::new(HashMap::from([(signer.key_id().to_owned(), stranger.verifying_key())]));
+    assert_eq!(
+        other_key.append(&runs[0]),
+        Err(VerifyError::UnknownKey { position: 1, key_id: signer.key_id().to_owned() })
+    );
     assert_eq!(verifier.append(&runs[2]), Ok(()));
     assert_eq!((verifier.verified(), verifier.last_position()), (30, 30));
 

@@ -4,7 +4,8 @@
 
 use crate::cli::{AuditCommand, Format, VerifyArgs};
 use crate::client::Client;
-use crate::commands::audit_batches::{Batcher, Verified, CHUNK};
+use crate::commands::audit_batches::{Batcher, Verified};
+use crate::commands::audit_lines::{CHUNK, MAX_LINE};
 use crate::serve::{open_log, DB_FILE, KEY_FILE};
 use anyhow::{bail, Context};
 use ed25519_dalek::VerifyingKey;
@@ -13,7 +14,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
 use tokio::io::AsyncWriteExt;
-use tollgate_eventlog::{key_id_for, load_or_create_key, verifying_key_from_jwk, Signer};
+use tollgate_eventlog::{key_id_for, load_or_create_key, verifying_key_from_jwk, EventLog, Signer};
 
 pub async fn run(client: &Client, format: Format, cmd: AuditCommand) -> anyhow::Result<()> {
     match cmd {
@@ -85,7 +86,15 @@ async fn from_data_dir(
         None => trusting_unpinned(HashMap::from([(key_id_for(&verifying), verifying)]), "the data dir's own key"),
     };
     let mut batcher = Batcher::new(keys);
-    // The next page is read while this one is checked.
+    match read_pages(&log, &mut batcher).await {
+        Ok(()) => batcher.finish(),
+        Err(e) => Err(batcher.fail(e)),
+    }
+}
+
+/// Feeds every event of `log` to `batcher`, reading the next page while
+/// this one is checked.
+async fn read_pages(log: &EventLog, batcher: &mut Batcher) -> anyhow::Result<()> {
     let read = |from: u64| {
         let log = log.clone();
         tokio::spawn(async move { log.read_stored_from(from, CHUNK as u32).await })
@@ -93,13 +102,12 @@ async fn from_data_dir(
     let mut reading = read(1);
     loop {
         let page = reading.await.context("reading the log")?.context("reading the log")?;
-        let Some(last) = page.last() else { break };
+        let Some(last) = page.last() else { return Ok(()) };
         reading = read(last.position + 1);
         for event in page {
             batcher.push(event)?;
         }
     }
-    batcher.finish()
 }
 
 fn read_jwks(path: &Path) -> anyhow::Result<HashMap<String, VerifyingKey>> {
@@ -109,10 +117,12 @@ fn read_jwks(path: &Path) -> anyhow::Result<HashMap<String, VerifyingKey>> {
 }
 
 fn from_file(file: &Path, keys: HashMap<String, VerifyingKey>) -> anyhow::Result<Verified> {
-    let mut batcher = Batcher::new(keys);
     let mut file = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    batcher.read_all(&mut file)?;
-    batcher.finish()
+    let mut batcher = Batcher::new(keys);
+    match batcher.read_all(&mut file) {
+        Ok(()) => batcher.finish(),
+        Err(e) => Err(batcher.fail(e)),
+    }
 }
 
 async fn from_server(client: &Client, pinned: Option<HashMap<String, VerifyingKey>>) -> anyhow::Result<Verified> {
@@ -121,25 +131,39 @@ async fn from_server(client: &Client, pinned: Option<HashMap<String, VerifyingKe
         Some(keys) => keys,
         None => trusting_unpinned(keys_from_jwks(&client.get("/v1/keys").await?)?, "the keys the server serves"),
     };
-    let mut batcher = Batcher::new(keys);
     let response = client.send_raw(client.request(reqwest::Method::GET, "/v1/audit/events?from=1")).await?;
+    let mut batcher = Batcher::new(keys);
+    match read_stream(response, &mut batcher).await {
+        Ok(()) => batcher.finish(),
+        Err(e) => Err(batcher.fail(e)),
+    }
+}
+
+/// Feeds every line of a server's audit stream to `batcher`.
+async fn read_stream(response: reqwest::Response, batcher: &mut Batcher) -> anyhow::Result<()> {
     let mut chunks = response.bytes_stream();
-    let mut buffer: Vec<u8> = Vec::new();
+    // `buffer` holds the line being read; `buffer[..searched]` has no newline.
+    let (mut buffer, mut searched) = (Vec::new(), 0);
     let mut lines = 0;
     while let Some(chunk) = chunks.next().await {
         buffer.extend_from_slice(&chunk.context("reading the audit stream")?);
         let mut start = 0;
-        while let Some(end) = buffer[start..].iter().position(|b| *b == b'\n') {
+        while let Some(end) = memchr::memchr(b'\n', &buffer[start.max(searched)..]) {
+            let end = start.max(searched) + end;
             lines += 1;
-            batcher.push_line(lines, &buffer[start..start + end])?;
-            start += end + 1;
+            batcher.push_line(lines, &buffer[start..end])?;
+            start = end + 1;
         }
         buffer.drain(..start);
+        searched = buffer.len();
+        if buffer.len() > MAX_LINE {
+            bail!("line {} is longer than any event ({MAX_LINE} bytes at most)", lines + 1);
+        }
     }
     if !buffer.iter().all(u8::is_ascii_whitespace) {
         bail!("the audit stream ended in the middle of an event");
     }
-    batcher.finish()
+    Ok(())
 }
 
 /// Keys from a JWKS (`{"keys": [...]}`) or a single JWK.
@@ -227,5 +251,35 @@ mod tests {
         std::fs::write(&file, text.replace(r#"{"position":9000,"#, r#"{"position":"9000","#)).unwrap();
         let err = from_file(&file, keys).err().unwrap();
         assert_eq!(err.to_string(), "line 9008 is not an event");
+    }
+
+    /// A reader that fails, as a disk or a network can.
+    struct Broken;
+
+    impl std::io::Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("the disk went away"))
+        }
+    }
+
+    #[test]
+    fn a_read_error_after_a_bad_event_reports_the_bad_event() {
+        use std::io::Read;
+        let signer = Signer::new(SigningKey::from_bytes(&[6u8; 32]));
+        let keys = HashMap::from([(signer.key_id().to_owned(), signer.verifying_key())]);
+        let text = export(&signer, 2 * CHUNK as u64 + 10);
+        let verify_then_break = |text: &str| {
+            let mut batcher = Batcher::new(keys.clone());
+            let err = batcher.read_all(&mut text.as_bytes().chain(Broken)).err().unwrap();
+            format!("{:#}", batcher.fail(err))
+        };
+        // What was read before the error verifies: the error is the read's.
+        assert_eq!(verify_then_break(&text), "reading the export: the disk went away");
+        // A bad event read before the error comes first in the log: it is reported.
+        let tampered = text.replace(r#"{"n":5000}"#, r#"{"n":5001}"#);
+        assert_eq!(
+            verify_then_break(&tampered),
+            "audit verify failed: position 5000: hash does not match the event's content"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! checked runs to the chain in log order. There is no barrier between
 //! chunks: a worker that finishes early takes the next one.
 
+use super::audit_lines::{Lines, Reading, CHUNK};
 use anyhow::{bail, Context};
 use ed25519_dalek::VerifyingKey;
 use std::collections::{BTreeMap, HashMap};
@@ -13,13 +14,7 @@ use std::io::Read;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use tollgate_eventlog::{verify_run, ChainVerifier, RawEvent, StoredEvent, VerifiedRun};
-
-/// Events per chunk: one ed25519 batch equation each.
-pub(super) const CHUNK: usize = 4096;
-
-/// Bytes read from an export file at a time.
-const READ_BLOCK: u64 = 1 << 20;
+use tollgate_eventlog::{verify_run, ChainVerifier, StoredEvent, VerifiedRun};
 
 /// Events to check, in the form they were read.
 enum Chunk {
@@ -58,6 +53,11 @@ pub(super) struct Batcher {
     work: Option<SyncSender<(u64, Chunk)>>,
     /// Line buffers the joiner is done with.
     spare: Receiver<Lines>,
+    /// Line buffers made so far, at most [`Batcher::max_buffers`]: a chunk
+    /// in the reader's hands, one queued and one checked per core, and
+    /// those checked ahead of a slower one and waiting to be joined.
+    buffers: usize,
+    max_buffers: usize,
     workers: Vec<JoinHandle<()>>,
     /// Answers with the events verified and the chunks joined.
     joiner: Option<JoinHandle<anyhow::Result<(u64, u64)>>>,
@@ -70,8 +70,7 @@ impl Batcher {
         let mut key_ids: Vec<String> = keys.keys().cloned().collect();
         key_ids.sort();
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        // Up to one chunk waiting per worker: the reader keeps ahead without
-        // holding much more than two chunks per core in memory.
+        // Up to one chunk waiting per worker, so the reader keeps ahead.
         let (work, chunks) = mpsc::sync_channel(cores);
         let chunks = Arc::new(Mutex::new(chunks));
         let (done, answers) = mpsc::channel();
@@ -92,6 +91,8 @@ impl Batcher {
             next_seq: 0,
             work: Some(work),
             spare,
+            buffers: 1,
+            max_buffers: 3 * cores + 1,
             workers,
             joiner: Some(joiner),
             key_ids,
@@ -116,10 +117,9 @@ impl Batcher {
     /// Reads a whole export, a block at a time straight into the chunks
     /// (one copy of every byte, by the kernel), numbering its lines from 1.
     pub(super) fn read_all(&mut self, reader: &mut impl Read) -> anyhow::Result<()> {
-        let mut numbered = 0;
-        let mut rest = Vec::new();
+        let mut reading = Reading::default();
         loop {
-            let more = self.lines.fill(reader, &mut numbered, &mut rest).context("reading the export")?;
+            let more = self.lines.fill(reader, &mut reading)?;
             self.send_full_lines()?;
             if !more {
                 return Ok(());
@@ -129,12 +129,44 @@ impl Batcher {
 
     fn send_full_lines(&mut self) -> anyhow::Result<()> {
         if self.lines.len() >= CHUNK {
-            // A new buffer starts as large as this one, not to grow by doubling.
-            let spare = self.spare.try_recv().unwrap_or_else(|_| Lines::with_capacity_of(&self.lines));
+            let spare = self.spare_lines()?;
             let chunk = std::mem::replace(&mut self.lines, spare);
             self.send(Chunk::Lines(chunk))?;
         }
         Ok(())
+    }
+
+    /// An empty line buffer: one the joiner gave back, a new one while
+    /// fewer than [`Batcher::max_buffers`] exist, or else the next one the
+    /// joiner gives back, waiting for it. That bounds the memory held
+    /// however far some workers get ahead of another.
+    fn spare_lines(&mut self) -> anyhow::Result<Lines> {
+        if let Ok(lines) = self.spare.try_recv() {
+            return Ok(lines);
+        }
+        if self.buffers < self.max_buffers {
+            self.buffers += 1;
+            // As large as this one, not to grow by doubling.
+            return Ok(Lines::with_capacity_of(&self.lines));
+        }
+        match self.spare.recv() {
+            Ok(lines) => Ok(lines),
+            // The joiner stopped on a failure, which `close` returns.
+            Err(_) => self.close().and_then(|_| bail!("audit verify stopped before the end of the log")),
+        }
+    }
+
+    /// The error to report when reading stops on `err`: a failure found
+    /// in what was read before (the whole lines collected so far are
+    /// checked first), since it comes first in the log; `err` otherwise.
+    pub(super) fn fail(mut self, err: anyhow::Error) -> anyhow::Error {
+        if self.joiner.is_none() {
+            return err;
+        }
+        match self.send_pending().and_then(|()| self.close()) {
+            Err(found) => found,
+            Ok(_) => err,
+        }
     }
 
     /// Hands a chunk to the workers; when the pipeline has stopped on a
@@ -153,6 +185,13 @@ impl Batcher {
     /// Checks what is left and waits for the pipeline to drain: what was
     /// verified, or the first failure.
     pub(super) fn finish(mut self) -> anyhow::Result<Verified> {
+        self.send_pending()?;
+        let events = self.close()?;
+        Ok(Verified { events, key_ids: std::mem::take(&mut self.key_ids) })
+    }
+
+    /// Sends the events and whole lines collected but not sent yet.
+    fn send_pending(&mut self) -> anyhow::Result<()> {
         if !self.pending.is_empty() {
             let chunk = std::mem::take(&mut self.pending);
             self.send(Chunk::Stored(chunk))?;
@@ -161,8 +200,7 @@ impl Batcher {
             let chunk = std::mem::take(&mut self.lines);
             self.send(Chunk::Lines(chunk))?;
         }
-        let events = self.close()?;
-        Ok(Verified { events, key_ids: std::mem::take(&mut self.key_ids) })
+        Ok(())
     }
 
     /// Closes the pipeline and waits for it: the number of events verified,
@@ -191,6 +229,7 @@ fn check_chunks(chunks: &Mutex<Receiver<(u64, Chunk)>>, done: &Sender<Checked>, 
             Err(_) => return,
         };
         let Ok((seq, chunk)) = next else { return };
+        let lost = LostOnPanic { seq, done };
         let checked = match chunk {
             Chunk::Lines(lines) => {
                 let run = lines.parse_all().and_then(|events| verify_run(keys, &events));
@@ -202,8 +241,25 @@ fn check_chunks(chunks: &Mutex<Receiver<(u64, Chunk)>>, done: &Sender<Checked>, 
                 None => Checked { seq, run: None, chunk: Some(Chunk::Stored(events)) },
             },
         };
+        drop(lost);
         if done.send(checked).is_err() {
             return;
+        }
+    }
+}
+
+/// Tells the joiner that chunk `seq` is lost if its worker panics, so that
+/// it stops with an error instead of waiting for the chunk (and the reader
+/// for the buffers it holds).
+struct LostOnPanic<'a> {
+    seq: u64,
+    done: &'a Sender<Checked>,
+}
+
+impl Drop for LostOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.done.send(Checked { seq: self.seq, run: None, chunk: None }).ok();
         }
     }
 }
@@ -228,7 +284,7 @@ fn join_in_order(
                 (Some(run), _) => verifier.append(run).map_err(failed)?,
                 (None, Some(Chunk::Lines(lines))) => check_each_line(&mut verifier, lines)?,
                 (None, Some(Chunk::Stored(events))) => verifier.check_each(events).map_err(failed)?,
-                (None, None) => bail!("audit verify lost a chunk"),
+                (None, None) => bail!("audit verify lost a chunk: a checking thread failed"),
             }
             if let Some(Chunk::Lines(mut lines)) = answer.chunk {
                 lines.clear();
@@ -260,135 +316,4 @@ fn check_each_line(verifier: &mut ChainVerifier, lines: &Lines) -> anyhow::Resul
 
 fn failed(e: tollgate_eventlog::VerifyError) -> anyhow::Error {
     anyhow::anyhow!("audit verify failed: {e}")
-}
-
-/// A chunk of export lines in one buffer, so that none is allocated alone.
-#[derive(Default)]
-struct Lines {
-    text: Vec<u8>,
-    /// Each line's number and where it sits in `text`.
-    spans: Vec<(usize, std::ops::Range<usize>)>,
-}
-
-impl Lines {
-    /// An empty buffer with room for a chunk like `other`.
-    fn with_capacity_of(other: &Lines) -> Self {
-        Self { text: Vec::with_capacity(other.text.capacity()), spans: Vec::with_capacity(CHUNK) }
-    }
-
-    fn len(&self) -> usize {
-        self.spans.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.spans.is_empty()
-    }
-
-    /// Appends line `number` unless it is blank.
-    fn push(&mut self, number: usize, line: &[u8]) {
-        let start = self.text.len();
-        self.text.extend_from_slice(line);
-        self.keep_unless_blank(number, start, self.text.len());
-    }
-
-    /// Reads `reader` a block at a time into the buffer until it holds a
-    /// chunk of lines or the input ends; the lines are numbered after
-    /// `numbered`. Bytes past the chunk's last line move to `rest`, which
-    /// the next call starts with. `false` once the input is used up.
-    fn fill(&mut self, reader: &mut impl Read, numbered: &mut usize, rest: &mut Vec<u8>) -> std::io::Result<bool> {
-        let mut line_start = self.text.len();
-        self.text.append(rest);
-        let mut ended = false;
-        while self.len() < CHUNK {
-            match memchr::memchr(b'\n', &self.text[line_start..]) {
-                Some(at) => {
-                    *numbered += 1;
-                    self.keep_unless_blank(*numbered, line_start, line_start + at + 1);
-                    line_start += at + 1;
-                }
-                None if ended => {
-                    // The last line, without its newline.
-                    if line_start < self.text.len() {
-                        *numbered += 1;
-                        self.keep_unless_blank(*numbered, line_start, self.text.len());
-                    }
-                    return Ok(false);
-                }
-                None => ended = reader.by_ref().take(READ_BLOCK).read_to_end(&mut self.text)? == 0,
-            }
-        }
-        rest.extend_from_slice(&self.text[line_start..]);
-        self.text.truncate(line_start);
-        Ok(true)
-    }
-
-    /// Keeps `text[start..end]` as line `number` unless it is blank (its
-    /// bytes then stay in `text`, unreferenced).
-    fn keep_unless_blank(&mut self, number: usize, start: usize, end: usize) {
-        if !self.text[start..end].iter().all(u8::is_ascii_whitespace) {
-            self.spans.push((number, start..end));
-        }
-    }
-
-    /// The event on the line at `span`.
-    fn parse(&self, span: &std::ops::Range<usize>) -> serde_json::Result<RawEvent<'_>> {
-        serde_json::from_slice(&self.text[span.clone()])
-    }
-
-    /// Every line's event; `None` if any line is not one (then
-    /// [`parse`](Lines::parse) them one by one to learn which). The text is
-    /// checked to be UTF-8 once, not string by string.
-    fn parse_all(&self) -> Option<Vec<RawEvent<'_>>> {
-        let text = std::str::from_utf8(&self.text).ok()?;
-        let mut events = Vec::with_capacity(self.spans.len());
-        for (_, span) in &self.spans {
-            events.push(serde_json::from_str(text.get(span.clone())?).ok()?);
-        }
-        Some(events)
-    }
-
-    fn clear(&mut self) {
-        self.text.clear();
-        self.spans.clear();
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    /// Every chunk `fill` makes of `input`: its lines' numbers and text.
-    fn chunks(input: &[u8]) -> Vec<Vec<(usize, String)>> {
-        let (mut reader, mut numbered, mut rest) = (input, 0, Vec::new());
-        let mut chunks = Vec::new();
-        loop {
-            let mut lines = Lines::default();
-            let more = lines.fill(&mut reader, &mut numbered, &mut rest).unwrap();
-            let text = |span: &std::ops::Range<usize>| String::from_utf8(lines.text[span.clone()].to_vec()).unwrap();
-            chunks.push(lines.spans.iter().map(|(n, span)| (*n, text(span))).collect());
-            if !more {
-                return chunks;
-            }
-        }
-    }
-
-    #[test]
-    fn lines_are_numbered_across_chunks_blank_ones_skipped_and_the_last_kept_without_its_newline() {
-        assert_eq!(chunks(b"a\n \r\n\nb\r\nc"), [vec![(1, "a\n".into()), (4, "b\r\n".into()), (5, "c".into())]]);
-        assert_eq!(chunks(b""), [vec![]]);
-
-        // A chunk's worth of lines and three more, then a blank last line.
-        let mut input = String::new();
-        for n in 1..=CHUNK + 3 {
-            input.push_str(&format!("line {n}\n"));
-        }
-        input.push_str("  ");
-        let chunks = chunks(input.as_bytes());
-        assert_eq!(chunks.len(), 2);
-        assert_eq!(chunks[0].len(), CHUNK);
-        assert_eq!(chunks[0][CHUNK - 1], (CHUNK, format!("line {CHUNK}\n")));
-        let last: Vec<usize> = chunks[1].iter().map(|(n, _)| *n).collect();
-        assert_eq!(last, [CHUNK + 1, CHUNK + 2, CHUNK + 3]);
-    }
 }

@@ -2,6 +2,7 @@
 
 pub mod audit;
 mod audit_batches;
+mod audit_lines;
 pub mod catalog;
 pub mod explain;
 pub mod junit;
