@@ -275,11 +275,17 @@ mod tests {
         };
         // What was read before the error verifies: the error is the read's.
         assert_eq!(verify_then_break(&text), "reading the export: the disk went away");
-        // A bad event read before the error comes first in the log: it is reported.
+        // A bad event read before the error comes first in the log: it is
+        // reported, from a chunk already sent or from the last block read.
         let tampered = text.replace(r#"{"n":5000}"#, r#"{"n":5001}"#);
         assert_eq!(
             verify_then_break(&tampered),
             "audit verify failed: position 5000: hash does not match the event's content"
+        );
+        let short = export(&signer, 10).replace(r#"{"n":5}"#, r#"{"n":6}"#);
+        assert_eq!(
+            verify_then_break(&short),
+            "audit verify failed: position 5: hash does not match the event's content"
         );
     }
 }

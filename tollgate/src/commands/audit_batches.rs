@@ -128,7 +128,7 @@ impl Batcher {
     }
 
     fn send_full_lines(&mut self) -> anyhow::Result<()> {
-        if self.lines.len() >= CHUNK {
+        if self.lines.is_full() {
             let spare = self.spare_lines()?;
             let chunk = std::mem::replace(&mut self.lines, spare);
             self.send(Chunk::Lines(chunk))?;

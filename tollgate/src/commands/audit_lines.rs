@@ -20,6 +20,11 @@ const READ_BLOCK: u64 = 1 << 20;
 /// hostile export cannot make the command hold an endless line.
 pub(super) const MAX_LINE: usize = 8 << 20;
 
+/// Bytes of lines after which a chunk is full however few lines it holds,
+/// so that long lines cannot make a chunk hold [`CHUNK`] times
+/// [`MAX_LINE`]; a chunk of typical events (1.5 KB) holds about 6 MiB.
+pub(super) const CHUNK_BYTES: usize = 32 << 20;
+
 /// Export lines in one buffer, so that none is allocated alone.
 #[derive(Default)]
 pub(super) struct Lines {
@@ -35,16 +40,27 @@ pub(super) struct Reading {
     numbered: usize,
     /// Bytes read past the last chunk's last line.
     rest: Vec<u8>,
+    /// The input has ended.
+    ended: bool,
+    /// A read failed; returned once the lines read before it are kept.
+    failed: Option<std::io::Error>,
 }
 
 impl Lines {
-    /// An empty buffer with room for a chunk like `other`.
+    /// An empty buffer with room for a chunk like `other`, as far as a
+    /// chunk of typical events goes.
     pub(super) fn with_capacity_of(other: &Lines) -> Self {
-        Self { text: Vec::with_capacity(other.text.capacity()), spans: Vec::with_capacity(CHUNK) }
+        let room = other.text.capacity().min(CHUNK_BYTES / 4);
+        Self { text: Vec::with_capacity(room), spans: Vec::with_capacity(CHUNK) }
     }
 
     pub(super) fn len(&self) -> usize {
         self.spans.len()
+    }
+
+    /// Whether the chunk is full, by lines or by bytes.
+    pub(super) fn is_full(&self) -> bool {
+        self.spans.len() >= CHUNK || self.text.len() >= CHUNK_BYTES
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -61,50 +77,58 @@ impl Lines {
     }
 
     /// Reads `reader` a block at a time into the buffer until it holds a
-    /// chunk of lines or the input ends. Blank lines are dropped as they
-    /// are found, by moving the lines after them down, so the buffer holds
-    /// only the chunk's lines and the one being read. `false` once the
-    /// input is used up.
+    /// chunk of lines ([`CHUNK`] lines or [`CHUNK_BYTES`]) or the input
+    /// ends. Blank lines are dropped as they are found, by moving the lines
+    /// after them down, so the buffer holds only the chunk's lines and the
+    /// one being read. `false` once the input is used up. On a read error
+    /// the whole lines read before it are kept, for the caller to check,
+    /// and the error is returned.
     pub(super) fn fill(&mut self, reader: &mut impl Read, reading: &mut Reading) -> anyhow::Result<bool> {
         // `text[..kept]` holds the kept lines, `text[line..]` what is not
         // numbered yet; `text[line..searched]` has no newline.
         let mut kept = self.text.len();
         self.text.append(&mut reading.rest);
         let (mut line, mut searched) = (kept, kept);
-        let mut ended = false;
-        while self.len() < CHUNK {
-            match memchr::memchr(b'\n', &self.text[searched..]) {
-                Some(at) => {
-                    let end = searched + at + 1;
+        while self.len() < CHUNK && kept < CHUNK_BYTES {
+            if let Some(at) = memchr::memchr(b'\n', &self.text[searched..]) {
+                let end = searched + at + 1;
+                reading.numbered += 1;
+                kept = self.keep(reading.numbered, line..end, kept);
+                (line, searched) = (end, end);
+                continue;
+            }
+            if let Some(err) = reading.failed.take() {
+                // The unfinished line goes with the error.
+                self.text.truncate(kept);
+                return Err(err).context("reading the export");
+            }
+            if reading.ended {
+                // The last line, without its newline.
+                if line < self.text.len() {
                     reading.numbered += 1;
-                    kept = self.keep(reading.numbered, line..end, kept);
-                    (line, searched) = (end, end);
+                    kept = self.keep(reading.numbered, line..self.text.len(), kept);
                 }
-                None if ended => {
-                    // The last line, without its newline.
-                    if line < self.text.len() {
-                        reading.numbered += 1;
-                        kept = self.keep(reading.numbered, line..self.text.len(), kept);
-                    }
-                    self.text.truncate(kept);
-                    return Ok(false);
-                }
-                None => {
-                    let pending = self.text.len() - line;
-                    if pending > MAX_LINE {
-                        bail!("line {} is longer than any event ({MAX_LINE} bytes at most)", reading.numbered + 1);
-                    }
-                    // Drop what blank lines left between the kept lines and this one.
-                    if line != kept {
-                        self.text.copy_within(line.., kept);
-                        self.text.truncate(kept + pending);
-                        line = kept;
-                    }
-                    // What is here has no newline: search only what comes next.
-                    searched = self.text.len();
-                    let read = reader.by_ref().take(READ_BLOCK).read_to_end(&mut self.text);
-                    ended = read.context("reading the export")? == 0;
-                }
+                self.text.truncate(kept);
+                return Ok(false);
+            }
+            let pending = self.text.len() - line;
+            if pending > MAX_LINE {
+                self.text.truncate(kept);
+                bail!("line {} is longer than any event ({MAX_LINE} bytes at most)", reading.numbered + 1);
+            }
+            // Drop what blank lines left between the kept lines and this one.
+            if line != kept {
+                self.text.copy_within(line.., kept);
+                self.text.truncate(kept + pending);
+                line = kept;
+            }
+            // What is here has no newline: search only what comes next.
+            searched = self.text.len();
+            // A failed read may still have appended what it got: those bytes
+            // are searched for whole lines before the error is returned.
+            match reader.by_ref().take(READ_BLOCK).read_to_end(&mut self.text) {
+                Ok(read) => reading.ended = read == 0,
+                Err(err) => reading.failed = Some(err),
             }
         }
         reading.rest.extend_from_slice(&self.text[line..]);
@@ -215,5 +239,35 @@ mod tests {
         let mut lines = Lines::default();
         assert!(!lines.fill(&mut input.as_bytes(), &mut Reading::default()).unwrap());
         assert_eq!(lines.spans, [(1, 0..MAX_LINE - 1)]);
+    }
+
+    /// A reader that fails, as a disk can.
+    struct Broken;
+
+    impl Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("the disk went away"))
+        }
+    }
+
+    #[test]
+    fn a_read_error_keeps_the_whole_lines_read_before_it() {
+        let mut reader = b"{\"a\":1}\n\n{\"b\":2}\n{\"c\"".chain(Broken);
+        let (mut lines, mut reading) = (Lines::default(), Reading::default());
+        let err = lines.fill(&mut reader, &mut reading).err().unwrap();
+        assert_eq!(format!("{err:#}"), "reading the export: the disk went away");
+        assert_eq!(lines.spans, [(1, 0..8), (3, 8..16)]);
+        assert_eq!(lines.text, b"{\"a\":1}\n{\"b\":2}\n");
+    }
+
+    #[test]
+    fn long_lines_fill_a_chunk_by_its_bytes() {
+        let line = format!("{}\n", "z".repeat((1 << 20) - 1));
+        let input = line.repeat(CHUNK_BYTES / line.len() + 3);
+        let chunks = chunks(input.as_bytes());
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].0.len(), CHUNK_BYTES / line.len());
+        assert_eq!(chunks[1].0.len(), 3);
+        assert_eq!(chunks[1].0[0].0, CHUNK_BYTES / line.len() + 1);
     }
 }
