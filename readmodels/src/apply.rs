@@ -27,7 +27,7 @@ pub(crate) struct Applied {
     pub position: u64,
 }
 
-const LOCK_ACTIVE: &str =
+pub(crate) const LOCK_ACTIVE: &str =
     "UPDATE rm_projections SET active_generation = active_generation WHERE name = $1 RETURNING active_generation";
 const CHECKPOINT: &str = "SELECT position FROM rm_checkpoints WHERE name = $1 AND generation = $2";
 pub(crate) const SAVE_CHECKPOINT: &str = "INSERT INTO rm_checkpoints (name, generation, position, updated_at) \

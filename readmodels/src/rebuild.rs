@@ -3,7 +3,7 @@
 //! one UPDATE. After a change to a read model's shape (a migration adding a
 //! column, a projector folding differently) this is how it fills.
 
-use crate::apply::{apply_batch, Target};
+use crate::apply::{apply_batch, Target, LOCK_ACTIVE};
 use crate::error::ReadError;
 use crate::follow::BATCH;
 use crate::projection::{Decoded, Projection};
@@ -28,7 +28,8 @@ pub struct Rebuilt {
     pub projection: Projection,
     pub old_generation: i64,
     pub new_generation: i64,
-    /// Log events the new generation covers (the whole log at the swap).
+    /// Log events the new generation covered at the swap: at least what
+    /// the serving one did; the live projector folds the rest.
     pub events: u64,
     /// From the start of the rebuild to this projection's swap.
     pub elapsed: Duration,
@@ -115,8 +116,14 @@ pub async fn rebuild_many(
     Ok(rebuilt)
 }
 
-/// Folds `generation` up to the log's head and makes it the serving one;
-/// returns the position it covers.
+/// Folds `generation` up to the log's head, or near it, and makes it the
+/// serving one; returns the position it covers.
+///
+/// Under the projection's lock the new generation is folded up to the
+/// serving one's checkpoint, never further: readers never see the serving
+/// read model go back, and the lock is held for a bounded number of events
+/// however fast the log grows meanwhile. The live projector folds what
+/// follows into the new generation as soon as the swap commits.
 pub(crate) async fn swap(
     store: &ReadStore,
     log: &EventLog,
@@ -137,24 +144,21 @@ pub(crate) async fn swap(
     }
     let mut conn = store.pool().acquire().await?;
     let mut tx = conn.begin().await?;
-    // The same lock the live projector takes first in each batch. Whatever
-    // it folded into the old generation was in the log before it took the
-    // lock, so the log read from here on holds all of it: the new
-    // generation starts where the old one stopped, never behind it, and
-    // readers never see the serving read model go back.
+    // The same lock the live projector takes first in each batch: whatever
+    // it folded into the serving generation is in that checkpoint now, and
+    // it folds nothing more there until this commits.
+    let serving: i64 = sqlx::query(LOCK_ACTIVE).bind(projection.name()).fetch_one(&mut *tx).await?.try_get(0)?;
+    let serving_covers = crate::apply::checkpoint_in(&mut tx, projection, serving).await?;
     sqlx::query(SWAP).bind(generation).bind(projection.name()).execute(&mut *tx).await?;
     let locked = crate::apply::checkpoint_in(&mut tx, projection, generation).await?;
     let mut covered = locked;
-    loop {
-        let events = log.read_from(covered + 1, BATCH).await?;
+    while covered < serving_covers {
+        let wanted = u32::try_from(serving_covers - covered).unwrap_or(BATCH).min(BATCH);
+        let events = log.read_from(covered + 1, wanted).await?;
         let Some(last) = events.last().map(|e| e.position) else { break };
-        let full = events.len() == BATCH as usize;
         let decoded = events.into_iter().map(Decoded::decode).collect::<Result<Vec<_>, _>>()?;
         projection.apply(&mut tx, generation, &decoded).await?;
         covered = last;
-        if !full {
-            break;
-        }
     }
     if covered > locked {
         crate::apply::save_checkpoint(&mut tx, projection, generation, covered).await?;

@@ -208,6 +208,36 @@ async fn a_swap_covers_what_the_live_projector_folded_while_it_waited_for_the_lo
 }
 
 #[tokio::test]
+async fn a_swap_folds_under_the_lock_only_what_the_serving_generation_covers_on_sqlite() {
+    a_swap_folds_under_the_lock_only_what_the_serving_generation_covers(Fixture::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_swap_folds_under_the_lock_only_what_the_serving_generation_covers_on_postgres() {
+    if let Some(fixture) = Fixture::postgres("a_swap_folds_under_the_lock_only").await {
+        a_swap_folds_under_the_lock_only_what_the_serving_generation_covers(fixture).await;
+    }
+}
+
+async fn a_swap_folds_under_the_lock_only_what_the_serving_generation_covers(fixture: Fixture) {
+    let (log, store) = (&fixture.log, &fixture.store);
+    let first = append(log, 1, 8).await;
+    Projector::new(store.clone(), log.clone()).catch_up().await.unwrap();
+    fold(store, 2, &first[..4]).await;
+    // Appended but not folded yet when the swap takes the lock: the swap
+    // brings the new generation as far as the serving one (8), no further.
+    append(log, 9, 12).await;
+    assert_eq!(swap(store, log, Projection::Timeline, 2).await.unwrap(), 8);
+    assert_eq!(store.active_generation(Projection::Timeline).await.unwrap(), 2);
+    assert_eq!(timeline(store).await, (1..=8).collect::<Vec<_>>());
+    // The live projector folds the rest into the new generation.
+    Projector::new(store.clone(), log.clone()).catch_up().await.unwrap();
+    assert_eq!(timeline(store).await, (1..=12).collect::<Vec<_>>());
+    assert_eq!(store.checkpoint(Projection::Timeline, 2).await.unwrap(), 12);
+    fixture.finish().await;
+}
+
+#[tokio::test]
 async fn a_rebuild_drops_what_a_stopped_one_left_on_sqlite() {
     a_rebuild_drops_what_a_stopped_one_left(Fixture::sqlite().await).await;
 }
