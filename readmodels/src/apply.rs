@@ -41,11 +41,12 @@ pub(crate) const SAVE_CHECKPOINT: &str = "INSERT INTO rm_checkpoints (name, gene
 /// checkpoint under the lock: an event is never applied twice.
 ///
 /// A batch that starts past the checkpoint + 1 is left alone (nothing
-/// applied, the checkpoint returned): the live projector read it from the
-/// old generation's checkpoint, and a rebuild's swap has since served a
-/// generation that is further behind. Folding it would move the checkpoint
-/// over events the new generation never got, a hole no later batch fills;
-/// the caller reads again from the returned position instead.
+/// applied, the checkpoint returned): it was read from another
+/// generation's checkpoint, and the generation now serving is further
+/// behind. A rebuild's swap brings the new generation at least as far as
+/// the old one, so this is a guard, not a path: folding such a batch would
+/// move the checkpoint over events the generation never got, a hole no
+/// later batch fills; the caller reads again from the returned position.
 pub(crate) async fn apply_batch(
     store: &ReadStore,
     projection: Projection,

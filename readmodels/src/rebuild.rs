@@ -99,9 +99,9 @@ pub async fn rebuild_many(
             break;
         }
     }
-    // Caught up: swap each under its row lock, folding whatever was
-    // appended since in the same transaction, so the live projector goes
-    // on from exactly the new generation's checkpoint.
+    // Caught up: swap each under its row lock, folding in the same
+    // transaction whatever the serving generation has that the new one
+    // lacks; the live projector goes on from the new one's checkpoint.
     let mut rebuilt = Vec::new();
     for (projection, old_generation, new_generation) in targets {
         let events = swap(store, log, projection, new_generation).await?;
@@ -121,8 +121,10 @@ pub async fn rebuild_many(
 ///
 /// Under the projection's lock the new generation is folded up to the
 /// serving one's checkpoint, never further: readers never see the serving
-/// read model go back, and the lock is held for a bounded number of events
-/// however fast the log grows meanwhile. The live projector folds what
+/// read model go back, and the lock is held only for the events the
+/// serving generation has that the new one lacks (fewer than a batch, plus
+/// what the live projector committed while the swap waited for the lock),
+/// not for everything appended meanwhile. The live projector folds what
 /// follows into the new generation as soon as the swap commits.
 pub(crate) async fn swap(
     store: &ReadStore,
@@ -155,7 +157,11 @@ pub(crate) async fn swap(
     while covered < serving_covers {
         let wanted = u32::try_from(serving_covers - covered).unwrap_or(BATCH).min(BATCH);
         let events = log.read_from(covered + 1, wanted).await?;
-        let Some(last) = events.last().map(|e| e.position) else { break };
+        let Some(last) = events.last().map(|e| e.position) else {
+            return Err(ReadError::Corrupt(format!(
+                "the log ends at {covered}, before position {serving_covers} that generation {serving} covers"
+            )));
+        };
         let decoded = events.into_iter().map(Decoded::decode).collect::<Result<Vec<_>, _>>()?;
         projection.apply(&mut tx, generation, &decoded).await?;
         covered = last;

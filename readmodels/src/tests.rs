@@ -226,7 +226,7 @@ async fn a_swap_folds_under_the_lock_only_what_the_serving_generation_covers(fix
     fold(store, 2, &first[..4]).await;
     // Appended but not folded yet when the swap takes the lock: the swap
     // brings the new generation as far as the serving one (8), no further.
-    append(log, 9, 12).await;
+    let second = append(log, 9, 12).await;
     assert_eq!(swap(store, log, Projection::Timeline, 2).await.unwrap(), 8);
     assert_eq!(store.active_generation(Projection::Timeline).await.unwrap(), 2);
     assert_eq!(timeline(store).await, (1..=8).collect::<Vec<_>>());
@@ -234,6 +234,15 @@ async fn a_swap_folds_under_the_lock_only_what_the_serving_generation_covers(fix
     Projector::new(store.clone(), log.clone()).catch_up().await.unwrap();
     assert_eq!(timeline(store).await, (1..=12).collect::<Vec<_>>());
     assert_eq!(store.checkpoint(Projection::Timeline, 2).await.unwrap(), 12);
+
+    // A new generation ahead of the serving one (14 against 12) keeps
+    // what it has.
+    let third = append(log, 13, 16).await;
+    fold(store, 3, &[first, second, third[..2].to_vec()].concat()).await;
+    assert_eq!(swap(store, log, Projection::Timeline, 3).await.unwrap(), 14);
+    assert_eq!(timeline(store).await, (1..=14).collect::<Vec<_>>());
+    Projector::new(store.clone(), log.clone()).catch_up().await.unwrap();
+    assert_eq!(timeline(store).await, (1..=16).collect::<Vec<_>>());
     fixture.finish().await;
 }
 
