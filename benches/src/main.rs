@@ -6,9 +6,10 @@
 //! 100-row batches with 8 clients, then `POST /v1/receipts` through a real
 //! `tollgate serve` at 1, 8 and 64 closed-loop clients and at half the
 //! 64-client rate in open loop, and plain single-row INSERTs at that
-//! same rate in open loop (the database's own latency there). `tollgate-bench relay --database-url URL
-//! --brokers HOST:PORT` measures the Kafka relay beside a raw rdkafka
-//! producer (see `relay.rs`). `tollgate-bench verify --events N` measures
+//! same rate in open loop (the database's own latency there).
+//! `tollgate-bench relay --database-url URL --brokers HOST:PORT` measures
+//! the Kafka relay beside a raw rdkafka producer (see `relay.rs`).
+//! `tollgate-bench verify --events N` measures
 //! `tollgate audit verify` against the bare ed25519 batch-verify rate of
 //! the same signatures (see `verify.rs`); it needs no server. `scripts/bench`
 //! runs any of them, with a private PostgreSQL and Kafka where needed.

@@ -160,14 +160,8 @@ impl ChainVerifier {
 
     /// Everything but the signature check; returns what the signature check needs.
     fn check_link_and_hash<E: Verifiable>(&self, ev: &E) -> Result<(([u8; 32], Signature), VerifyingKey), VerifyError> {
-        let expected = self.last_position + 1;
         let position = ev.position();
-        if position != expected {
-            return Err(VerifyError::Gap { expected, found: position });
-        }
-        if ev.prev_hash() != self.last_hash {
-            return Err(VerifyError::BrokenChain { position });
-        }
+        self.follows(position, ev.prev_hash())?;
         let hash = ev.content_hash().ok_or(VerifyError::HashMismatch { position })?;
         let key = *self
             .keys
@@ -209,23 +203,12 @@ impl ChainVerifier {
         Ok(())
     }
 
-    /// The keys this verifier trusts, for checking runs apart with [`verify_run`].
-    pub fn keys(&self) -> &HashMap<String, VerifyingKey> {
-        &self.keys
-    }
-
     /// Joins a run checked apart by [`verify_run`] to the chain: it must
     /// start right after the last event verified. Otherwise the error is the
     /// one [`check`](ChainVerifier::check) gives the run's first event, and
     /// the verifier stays where it was.
     pub fn append(&mut self, run: &VerifiedRun) -> Result<(), VerifyError> {
-        let expected = self.last_position + 1;
-        if run.first_position != expected {
-            return Err(VerifyError::Gap { expected, found: run.first_position });
-        }
-        if run.prev_hash != self.last_hash {
-            return Err(VerifyError::BrokenChain { position: run.first_position });
-        }
+        self.follows(run.first_position, &run.prev_hash)?;
         // The run was checked with keys given to `verify_run`: each must be
         // one this verifier trusts, under the same id.
         for (position, key_id, key) in &run.signers {
@@ -236,6 +219,19 @@ impl ChainVerifier {
         self.last_position = run.last_position;
         self.last_hash.clone_from(&run.hash);
         self.verified += run.last_position - run.first_position + 1;
+        Ok(())
+    }
+
+    /// Whether an event at `position` whose `prev_hash` is given comes
+    /// right after the last one verified: the chain link of every check.
+    fn follows(&self, position: u64, prev_hash: &str) -> Result<(), VerifyError> {
+        let expected = self.last_position + 1;
+        if position != expected {
+            return Err(VerifyError::Gap { expected, found: position });
+        }
+        if prev_hash != self.last_hash {
+            return Err(VerifyError::BrokenChain { position });
+        }
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 use crate::cli::{AuditCommand, Format, VerifyArgs};
 use crate::client::Client;
 use crate::commands::audit_batches::{Batcher, Verified};
-use crate::commands::audit_lines::{CHUNK, MAX_LINE};
+use crate::commands::audit_lines::{too_long, CHUNK, MAX_LINE};
 use crate::serve::{open_log, DB_FILE, KEY_FILE};
 use anyhow::{bail, Context};
 use ed25519_dalek::VerifyingKey;
@@ -86,10 +86,8 @@ async fn from_data_dir(
         None => trusting_unpinned(HashMap::from([(key_id_for(&verifying), verifying)]), "the data dir's own key"),
     };
     let mut batcher = Batcher::new(keys);
-    match read_pages(&log, &mut batcher).await {
-        Ok(()) => batcher.finish(),
-        Err(e) => Err(batcher.fail(e)),
-    }
+    let fed = read_pages(&log, &mut batcher).await;
+    batcher.end(fed)
 }
 
 /// Feeds every event of `log` to `batcher`, reading the next page while
@@ -119,10 +117,8 @@ fn read_jwks(path: &Path) -> anyhow::Result<HashMap<String, VerifyingKey>> {
 fn from_file(file: &Path, keys: HashMap<String, VerifyingKey>) -> anyhow::Result<Verified> {
     let mut file = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let mut batcher = Batcher::new(keys);
-    match batcher.read_all(&mut file) {
-        Ok(()) => batcher.finish(),
-        Err(e) => Err(batcher.fail(e)),
-    }
+    let fed = batcher.read_all(&mut file);
+    batcher.end(fed)
 }
 
 async fn from_server(client: &Client, pinned: Option<HashMap<String, VerifyingKey>>) -> anyhow::Result<Verified> {
@@ -133,10 +129,8 @@ async fn from_server(client: &Client, pinned: Option<HashMap<String, VerifyingKe
     };
     let response = client.send_raw(client.request(reqwest::Method::GET, "/v1/audit/events?from=1")).await?;
     let mut batcher = Batcher::new(keys);
-    match read_stream(response, &mut batcher).await {
-        Ok(()) => batcher.finish(),
-        Err(e) => Err(batcher.fail(e)),
-    }
+    let fed = read_stream(response, &mut batcher).await;
+    batcher.end(fed)
 }
 
 /// Feeds every line of a server's audit stream to `batcher`.
@@ -157,7 +151,7 @@ async fn read_stream(response: reqwest::Response, batcher: &mut Batcher) -> anyh
         buffer.drain(..start);
         searched = buffer.len();
         if buffer.len() > MAX_LINE {
-            bail!("line {} is longer than any event ({MAX_LINE} bytes at most)", lines + 1);
+            return Err(too_long(lines + 1));
         }
     }
     if !buffer.iter().all(u8::is_ascii_whitespace) {
@@ -270,8 +264,8 @@ mod tests {
         let text = export(&signer, 2 * CHUNK as u64 + 10);
         let verify_then_break = |text: &str| {
             let mut batcher = Batcher::new(keys.clone());
-            let err = batcher.read_all(&mut text.as_bytes().chain(Broken)).err().unwrap();
-            format!("{:#}", batcher.fail(err))
+            let fed = batcher.read_all(&mut text.as_bytes().chain(Broken));
+            format!("{:#}", batcher.end(fed).err().unwrap())
         };
         // What was read before the error verifies: the error is the read's.
         assert_eq!(verify_then_break(&text), "reading the export: the disk went away");

@@ -149,17 +149,32 @@ impl Batcher {
             // As large as this one, not to grow by doubling.
             return Ok(Lines::with_capacity_of(&self.lines));
         }
-        match self.spare.recv() {
-            Ok(lines) => Ok(lines),
-            // The joiner stopped on a failure, which `close` returns.
-            Err(_) => self.close().and_then(|_| bail!("audit verify stopped before the end of the log")),
+        // No buffer comes back only when the joiner stopped on a failure.
+        self.spare.recv().map_err(|_| self.stopped_early())
+    }
+
+    /// The failure that stopped the pipeline before the end of the input.
+    fn stopped_early(&mut self) -> anyhow::Error {
+        match self.close() {
+            Err(found) => found,
+            Ok(_) => anyhow::anyhow!("audit verify stopped before the end of the log"),
+        }
+    }
+
+    /// Ends the pipeline once the input was `fed`: what was verified, or
+    /// the first failure. When reading failed, a failure found in what was
+    /// read before comes first in the log and is the one reported.
+    pub(super) fn end(self, fed: anyhow::Result<()>) -> anyhow::Result<Verified> {
+        match fed {
+            Ok(()) => self.finish(),
+            Err(e) => Err(self.fail(e)),
         }
     }
 
     /// The error to report when reading stops on `err`: a failure found
     /// in what was read before (the whole lines collected so far are
     /// checked first), since it comes first in the log; `err` otherwise.
-    pub(super) fn fail(mut self, err: anyhow::Error) -> anyhow::Error {
+    fn fail(mut self, err: anyhow::Error) -> anyhow::Error {
         if self.joiner.is_none() {
             return err;
         }
@@ -179,12 +194,12 @@ impl Batcher {
             return Ok(());
         }
         // The workers stop early only when the joiner has stopped on a failure.
-        self.close().and_then(|_| bail!("audit verify stopped before the end of the log"))
+        Err(self.stopped_early())
     }
 
     /// Checks what is left and waits for the pipeline to drain: what was
     /// verified, or the first failure.
-    pub(super) fn finish(mut self) -> anyhow::Result<Verified> {
+    fn finish(mut self) -> anyhow::Result<Verified> {
         self.send_pending()?;
         let events = self.close()?;
         Ok(Verified { events, key_ids: std::mem::take(&mut self.key_ids) })

@@ -3,7 +3,7 @@
 //! time from a server's stream), blank lines dropped, every line numbered
 //! as the file numbers it.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use std::io::Read;
 use std::ops::Range;
 use tollgate_eventlog::RawEvent;
@@ -60,7 +60,7 @@ impl Lines {
 
     /// Whether the chunk is full, by lines or by bytes.
     pub(super) fn is_full(&self) -> bool {
-        self.spans.len() >= CHUNK || self.text.len() >= CHUNK_BYTES
+        chunk_full(self.spans.len(), self.text.len())
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -89,7 +89,7 @@ impl Lines {
         let mut kept = self.text.len();
         self.text.append(&mut reading.rest);
         let (mut line, mut searched) = (kept, kept);
-        while self.len() < CHUNK && kept < CHUNK_BYTES {
+        while !chunk_full(self.len(), kept) {
             if let Some(at) = memchr::memchr(b'\n', &self.text[searched..]) {
                 let end = searched + at + 1;
                 reading.numbered += 1;
@@ -114,7 +114,7 @@ impl Lines {
             let pending = self.text.len() - line;
             if pending > MAX_LINE {
                 self.text.truncate(kept);
-                bail!("line {} is longer than any event ({MAX_LINE} bytes at most)", reading.numbered + 1);
+                return Err(too_long(reading.numbered + 1));
             }
             // Drop what blank lines left between the kept lines and this one.
             if line != kept {
@@ -171,6 +171,16 @@ impl Lines {
         self.text.clear();
         self.spans.clear();
     }
+}
+
+/// The error for line `number`, still without its end after [`MAX_LINE`] bytes.
+pub(super) fn too_long(number: usize) -> anyhow::Error {
+    anyhow::anyhow!("line {number} is longer than any event ({MAX_LINE} bytes at most)")
+}
+
+/// Whether `lines` kept lines of `bytes` in all make a full chunk.
+fn chunk_full(lines: usize, bytes: usize) -> bool {
+    lines >= CHUNK || bytes >= CHUNK_BYTES
 }
 
 fn is_blank(line: &[u8]) -> bool {
