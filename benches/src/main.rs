@@ -78,6 +78,14 @@ enum Command {
         /// Events in the log to rebuild from.
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
+        /// Keep the benchmark database of an earlier run when its log holds
+        /// at least `--events` events, instead of generating the log again.
+        #[arg(long)]
+        reuse: bool,
+        /// Rebuild only this projection (units, receipts, definitions,
+        /// timeline), skipping the one-pass rebuild of all four.
+        #[arg(long)]
+        only: Option<String>,
     },
     /// GraphQL unit queries against the same server's /healthz and REST unit view.
     Graphql(ServerArgs),
@@ -106,7 +114,9 @@ async fn main() -> anyhow::Result<()> {
             relay::run(&database_url, &brokers, &tollgate, seconds).await
         }
         Command::Verify { events, repeat, tollgate, keep } => verify::run(&tollgate, events, repeat, keep).await,
-        Command::Rebuild { database_url, events } => rebuild::run(&database_url, events).await,
+        Command::Rebuild { database_url, events, reuse, only } => {
+            rebuild::run(&database_url, events, reuse, only.as_deref()).await
+        }
         Command::Graphql(a) => graphql::run(&a.database_url, &a.tollgate, a.seconds).await,
     }
 }

@@ -19,16 +19,26 @@ const IN_FLIGHT: usize = 256;
 /// Units the history spreads over.
 const UNITS: u64 = 20_000;
 
-pub async fn run(server_url: &str, events: u64) -> anyhow::Result<()> {
-    let url = server::fresh_database(server_url, "bench_rebuild").await?;
+pub async fn run(server_url: &str, events: u64, reuse: bool, only: Option<&str>) -> anyhow::Result<()> {
+    let only = only.map(Projection::parse).transpose()?;
     let dir = server::tempdir::Dir(std::env::temp_dir().join(format!("tollgate-rebuild-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0)?;
+    // Rebuilding reads the log without checking its signatures, so a log
+    // kept from an earlier run serves whatever key this run signs with.
     let key = load_or_create_key(&dir.0.join("instance.key")).context("creating a key")?;
+    let url = match reused_database(server_url, events, reuse).await? {
+        Some(url) => url,
+        None => server::fresh_database(server_url, DATABASE).await?,
+    };
     let log = EventLog::open_postgres(&url, Signer::new(key)).await?;
-    let started = Instant::now();
-    generate(&log, events).await?;
+    if log.head().await? < events {
+        let started = Instant::now();
+        generate(&log, events).await?;
+        println!("# log: {} events appended in {:.1}s", log.head().await?, started.elapsed().as_secs_f64());
+    } else {
+        println!("# log: {} events kept from an earlier run", log.head().await?);
+    }
     let head = log.head().await?;
-    println!("# log: {head} events appended in {:.1}s", started.elapsed().as_secs_f64());
 
     let (rows, bytes, copy) = raw_copy(&url).await?;
     let raw = rows as f64 / copy.as_secs_f64();
@@ -41,7 +51,7 @@ pub async fn run(server_url: &str, events: u64) -> anyhow::Result<()> {
     );
     let store = ReadStore::open_postgres(&url).await?;
     let mut total = Duration::ZERO;
-    for projection in Projection::ALL {
+    for projection in Projection::ALL.into_iter().filter(|p| only.is_none_or(|o| o == *p)) {
         let done = rebuild(&store, &log, projection, |_| {}).await?;
         total += done.elapsed;
         let rate = done.events as f64 / done.elapsed.as_secs_f64();
@@ -51,6 +61,9 @@ pub async fn run(server_url: &str, events: u64) -> anyhow::Result<()> {
             done.elapsed.as_secs_f64(),
             rate / raw
         );
+    }
+    if only.is_some() {
+        return Ok(());
     }
     let rate = head as f64 / total.as_secs_f64();
     println!(
@@ -67,6 +80,30 @@ pub async fn run(server_url: &str, events: u64) -> anyhow::Result<()> {
         rate / raw
     );
     Ok(())
+}
+
+/// The benchmark's database.
+const DATABASE: &str = "bench_rebuild";
+
+/// The URL of the benchmark database an earlier run left, when asked to
+/// reuse it and its log holds at least `events` events.
+async fn reused_database(server_url: &str, events: u64, reuse: bool) -> anyhow::Result<Option<String>> {
+    if !reuse {
+        return Ok(None);
+    }
+    let mut conn = sqlx::PgConnection::connect(server_url).await?;
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(DATABASE)
+        .fetch_optional(&mut conn)
+        .await?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let (base, _) = server_url.rsplit_once('/').context("not a database URL")?;
+    let url = format!("{base}/{DATABASE}");
+    let mut db = sqlx::PgConnection::connect(&url).await?;
+    let head: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM events").fetch_one(&mut db).await?;
+    Ok((head.unwrap_or(0) >= i64::try_from(events)?).then_some(url))
 }
 
 /// Appends about `events` events: receipts of three actions over

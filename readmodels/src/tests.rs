@@ -258,6 +258,40 @@ async fn a_rebuild_drops_what_a_stopped_one_left_on_postgres() {
     }
 }
 
+/// A rebuild that stopped after its load committed, while it built the
+/// indexes, left partitions that are loaded, indexed or not, and not
+/// attached. The next rebuild drops them too.
+#[tokio::test]
+async fn a_rebuild_drops_loaded_partitions_a_stopped_one_left_detached() {
+    let Some(fixture) = Fixture::postgres("a_rebuild_drops_loaded_partitions").await else { return };
+    let (log, store) = (&fixture.log, &fixture.store);
+    append(log, 1, 4).await;
+    Projector::new(store.clone(), log.clone()).catch_up().await.unwrap();
+    let pool = store.pool();
+    sqlx::query("CREATE TABLE tollgate_read.rm_timeline_g2 (LIKE tollgate_read.rm_timeline, CHECK (generation = 2))")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO tollgate_read.rm_timeline_g2 \
+         SELECT 2, unit_key, position, event_type, recorded_at, summary FROM tollgate_read.rm_timeline",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("CREATE INDEX rm_timeline_g2_build0 ON tollgate_read.rm_timeline_g2 (unit_key)")
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(store.stale_generations(Projection::Timeline).await.unwrap().into_iter().collect::<Vec<_>>(), [2]);
+
+    let rebuilt = rebuild_many(store, log, &[Projection::Timeline], |_| {}).await.unwrap();
+    assert_eq!((rebuilt[0].old_generation, rebuilt[0].new_generation, rebuilt[0].events), (1, 3, 4));
+    assert!(store.stale_generations(Projection::Timeline).await.unwrap().is_empty());
+    assert_eq!(timeline(store).await, (1..=4).collect::<Vec<_>>());
+    fixture.finish().await;
+}
+
 async fn a_rebuild_drops_what_a_stopped_one_left(fixture: Fixture) {
     let (log, store) = (&fixture.log, &fixture.store);
     let events = append(log, 1, 8).await;

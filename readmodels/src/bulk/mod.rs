@@ -3,12 +3,13 @@
 //! data only of the events it looks into), events are decoded on
 //! blocking threads while the next rows arrive, and rows go in with
 //! `COPY ... FROM STDIN` into partitions of the new generation created in
-//! the same transaction, with no index to maintain. The indexes are built
-//! once, when each partition is attached at the end, in one transaction
-//! with the new generation's checkpoint. Row for row the same as folding
-//! event by event.
+//! the same transaction, with no index to maintain. Once the load commits,
+//! the indexes are built on several connections at once, and the
+//! partitions are attached in one transaction with the new generation's
+//! checkpoint. Row for row the same as folding event by event.
 
 mod folders;
+mod indexes;
 mod sink;
 mod text;
 

@@ -1,9 +1,10 @@
 //! One projection's side of a bulk rebuild: its connection and
 //! transaction, the new generation's partitions, the COPY its rows stream
-//! through, and the end (rows folded in memory, revocations, attaching the
-//! partitions, the checkpoint, the commit).
+//! through, and the end (rows folded in memory, revocations, the indexes,
+//! attaching the partitions with the checkpoint).
 
 use super::folders::{Fact, Folder};
+use super::indexes;
 use crate::error::ReadError;
 use crate::generations::partition_name;
 use crate::projection::Projection;
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 /// One projection being rebuilt: its own connection and transaction, so
 /// the projections' writes run side by side in the database.
 pub(super) struct Sink {
+    url: String,
     projection: Projection,
     generation: i64,
     folder: Folder,
@@ -33,21 +35,19 @@ enum Writer {
 const QUEUED: usize = 4;
 
 impl Sink {
-    /// Opens the sink's transaction and creates the new generation's
-    /// partitions in it, detached and without indexes: rows load into bare
-    /// tables, frozen as they go in (no hint-bit writes on first read),
-    /// and a bulk pass that fails leaves nothing behind. (A rebuild that
-    /// stops after this transaction commits leaves its generation to the
-    /// next rebuild, which drops it first.) A projection that
-    /// streams rows gets a writer task with one COPY open, so the fold
-    /// goes on while PostgreSQL takes in the rows already sent.
+    /// Opens the sink's loading transaction and creates the new
+    /// generation's partitions in it, detached and without indexes: rows
+    /// load into bare tables, frozen as they go in (no hint-bit writes on
+    /// first read), and a pass that fails while loading leaves nothing
+    /// behind. (A rebuild that stops after the load commits leaves its
+    /// detached partitions to the next rebuild, which drops them first.)
+    /// A projection that streams rows gets a writer task with one COPY
+    /// open, so the fold goes on while PostgreSQL takes in the rows already
+    /// sent.
     pub(super) async fn open(url: &str, projection: Projection, generation: i64) -> Result<Sink, ReadError> {
         let mut conn = PgConnection::connect(url).await?;
         conn.execute(format!("SET search_path TO {PG_SCHEMA}").as_str()).await?;
         conn.execute("BEGIN").await?;
-        // The indexes are built in one go at attach time: sorting them in
-        // memory instead of in temporary files.
-        conn.execute("SET LOCAL maintenance_work_mem = '256MB'").await?;
         for table in projection.tables() {
             let partition = partition_name(table, generation);
             // The CHECK lets ATTACH trust the rows without scanning them.
@@ -64,7 +64,7 @@ impl Sink {
             }
             None => Writer::Idle(conn),
         };
-        Ok(Sink { projection, generation, folder: Folder::new(projection, generation), conn })
+        Ok(Sink { url: url.to_owned(), projection, generation, folder: Folder::new(projection, generation), conn })
     }
 
     /// Folds `facts`, queueing the rows this projection streams.
@@ -87,8 +87,9 @@ impl Sink {
     }
 
     /// Ends the streamed COPY, writes what was folded in memory and the
-    /// revocations, attaches the partitions (building their indexes),
-    /// writes the checkpoint and commits.
+    /// revocations, and commits the load. Then builds the indexes on
+    /// several connections ([`indexes::build`]), and attaches the
+    /// partitions in one transaction with the new generation's checkpoint.
     pub(super) async fn finish(mut self, upto: u64) -> Result<(), ReadError> {
         let generation = self.generation;
         let mut conn = match self.conn {
@@ -107,8 +108,16 @@ impl Sink {
             let rows = std::mem::take(&mut self.folder.revocations);
             revoke(&mut conn, &partition_name("rm_receipts", generation), rows).await?;
         }
-        // No ANALYZE here: the indexes built at attach give the planner the
-        // row counts, and autovacuum analyzes the new partitions within a
+        conn.execute("COMMIT").await?;
+        // Other connections see the loaded partitions from here on; they are
+        // not attached, so nothing reads them yet.
+        let constraints = indexes::build(&self.url, self.projection, generation).await?;
+        conn.execute("BEGIN").await?;
+        for constraint in constraints {
+            conn.execute(constraint.sql().as_str()).await?;
+        }
+        // No ANALYZE here: the index builds give the planner the row
+        // counts, and autovacuum analyzes the new partitions within a
         // minute of the commit (their inserted rows count towards it).
         for table in self.projection.tables() {
             let partition = partition_name(table, generation);
