@@ -227,10 +227,7 @@ impl Event {
             let data: Value = serde_json::from_str(text).map_err(data_error)?;
             return Event::from_stored(event_type, schema_version, &data);
         }
-        // The type tag first, so serde reads the data without buffering it.
-        let tag = serde_json::to_string(event_type).map_err(data_error)?;
-        let tagged = format!("{{\"type\":{tag},\"data\":{text}}}");
-        serde_json::from_str(&tagged).map_err(data_error)
+        crate::tagged::from_tagged_text(event_type, text).map_err(data_error)
     }
 
     /// The log stream the event belongs to.
@@ -323,6 +320,10 @@ mod tests {
         let gate = Event::from_stored_text("GateEnabled", 1, r#"{"gate":"build"}"#).unwrap();
         assert_eq!(gate, Event::GateEnabled { gate: GateName::parse("build").unwrap() });
         assert!(matches!(Event::from_stored_text("GateEnabled", 1, "{"), Err(UnreadableEvent::Data { .. })));
+        let trailing = Event::from_stored_text("GateEnabled", 1, r#"{"gate":"build"} {}"#);
+        assert!(matches!(trailing, Err(UnreadableEvent::Data { .. })), "text after the data is refused");
+        let wrong_shape = Event::from_stored_text("GateEnabled", 1, r#"{"stage":"build"}"#);
+        assert!(matches!(wrong_shape, Err(UnreadableEvent::Data { .. })));
         assert!(matches!(Event::from_stored_text("GateEnabled", 2, "{}"), Err(UnreadableEvent::NewerThanKnown { .. })));
     }
 

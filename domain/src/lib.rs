@@ -15,6 +15,7 @@ mod input;
 mod names;
 mod producer;
 mod signing;
+mod tagged;
 mod unit;
 mod unit_state;
 mod upcast;
