@@ -129,6 +129,11 @@ async fn dump(store: &ReadStore) -> String {
     let everything = Page { first: 500, after: None };
     let failing = ReceiptFilter { multipass: Some(false), ..Default::default() };
     let failing = store.receipts(&failing, &everything).await.unwrap();
+    let revoked = ReceiptFilter { revoked: Some(true), ..Default::default() };
+    let revoked = store.receipts(&revoked, &everything).await.unwrap();
+    // Every history here revokes some receipts (one after every 17).
+    assert!(!revoked.items.is_empty() && revoked.items.iter().all(|r| r.revoked && r.revoke_reason.is_some()));
+    assert_eq!(revoked.items.len(), receipts.iter().filter(|r| r.revoked).count());
     let released = UnitFilter { stage_passed: Some("release".into()), ..Default::default() };
     let released = store.units(&released, &Page { first: 500, after: None }).await.unwrap();
     serde_json::to_string_pretty(&json!({
@@ -137,6 +142,7 @@ async fn dump(store: &ReadStore) -> String {
         "stages": store.stage_statuses(&keys).await.unwrap(),
         "receipts": receipts,
         "failing": failing,
+        "revoked": revoked,
         "released": released,
         "receipts_of_units": store.receipts_of_units(&keys).await.unwrap(),
         "timelines": store.timelines(&keys).await.unwrap(),
@@ -214,6 +220,7 @@ async fn a_rebuild_during_writes_swaps_in_read_models_equal_to_a_fresh_rebuild()
             partitions(&store).await,
             [
                 "rm_definitions_g4",
+                "rm_receipt_revocations_g4",
                 "rm_receipts_g4",
                 "rm_timeline_g4",
                 "rm_unit_gates_g5",

@@ -61,7 +61,7 @@ impl Projection {
     pub fn tables(self) -> &'static [&'static str] {
         match self {
             Projection::Units => &["rm_units", "rm_unit_gates", "rm_unit_stages"],
-            Projection::Receipts => &["rm_receipts"],
+            Projection::Receipts => &["rm_receipts", "rm_receipt_revocations"],
             Projection::Definitions => &["rm_definitions"],
             Projection::Timeline => &["rm_timeline"],
         }

@@ -227,7 +227,7 @@ impl ReadStore {
     /// Receipts in log order, after the cursor (a log position).
     pub async fn receipts(&self, filter: &ReceiptFilter, page: &Page<u64>) -> Result<Slice<ReceiptRow>, ReadError> {
         let mut binds = Binds::default();
-        let mut sql = format!("SELECT {RECEIPT_COLUMNS} FROM rm_receipts WHERE generation = {}", active("receipts"));
+        let mut sql = format!("SELECT {RECEIPT_COLUMNS} FROM {RECEIPTS} WHERE r.generation = {}", active("receipts"));
         for (column, value) in [
             ("unit_key", &filter.unit_key),
             ("gate", &filter.gate),
@@ -235,24 +235,25 @@ impl ReadStore {
             ("producer", &filter.producer),
         ] {
             if let Some(value) = value {
-                sql += &format!(" AND {column} = {}", binds.push(value.clone()));
+                sql += &format!(" AND r.{column} = {}", binds.push(value.clone()));
             }
         }
-        for (column, value) in [("multipass", filter.multipass), ("revoked", filter.revoked)] {
-            if let Some(value) = value {
-                sql += &format!(" AND {column} = {}", i64::from(value));
-            }
+        if let Some(multipass) = filter.multipass {
+            sql += &format!(" AND r.multipass = {}", i64::from(multipass));
+        }
+        if let Some(revoked) = filter.revoked {
+            sql += if revoked { " AND v.receipt_id IS NOT NULL" } else { " AND v.receipt_id IS NULL" };
         }
         if let Some(from) = filter.submitted_from {
-            sql += &format!(" AND submitted_at >= {}", binds.push(crate::times::sortable_time(from)));
+            sql += &format!(" AND r.submitted_at >= {}", binds.push(crate::times::sortable_time(from)));
         }
         if let Some(before) = filter.submitted_before {
-            sql += &format!(" AND submitted_at < {}", binds.push(crate::times::sortable_time(before)));
+            sql += &format!(" AND r.submitted_at < {}", binds.push(crate::times::sortable_time(before)));
         }
         if let Some(after) = page.after {
-            sql += &format!(" AND position > {after}");
+            sql += &format!(" AND r.position > {after}");
         }
-        sql += &format!(" ORDER BY position LIMIT {}", limit(page.first) + 1);
+        sql += &format!(" ORDER BY r.position LIMIT {}", limit(page.first) + 1);
         let rows = binds.fetch(self, &sql).await?;
         Ok(slice(rows.iter().map(receipt_row).collect::<Result<Vec<_>, _>>()?, page.first))
     }
@@ -264,7 +265,7 @@ impl ReadStore {
         }
         let mut binds = Binds::default();
         let sql = format!(
-            "SELECT {RECEIPT_COLUMNS} FROM rm_receipts WHERE generation = {} AND unit_key IN ({}) ORDER BY position",
+            "SELECT {RECEIPT_COLUMNS} FROM {RECEIPTS} WHERE r.generation = {} AND r.unit_key IN ({}) ORDER BY r.position",
             active("receipts"),
             binds.list(keys)
         );
@@ -325,8 +326,12 @@ impl ReadStore {
 const UNIT_COLUMNS: &str =
     "unit_key, name, version, release, platform, package, first_position, last_position, updated_at";
 
-const RECEIPT_COLUMNS: &str = "receipt_id, position, unit_key, gate, action, multipass, producer, submitted_at, \
-     custom, artifacts, revoked, revoked_at, revoked_by, revoke_reason";
+/// Receipts (`r`), each with its revocation (`v`) if it has one.
+const RECEIPTS: &str =
+    "rm_receipts r LEFT JOIN rm_receipt_revocations v ON v.generation = r.generation AND v.receipt_id = r.receipt_id";
+
+const RECEIPT_COLUMNS: &str = "r.receipt_id, r.position, r.unit_key, r.gate, r.action, r.multipass, r.producer, \
+     r.submitted_at, r.custom, r.artifacts, v.revoked_at, v.revoked_by, v.reason";
 
 fn unit_row(r: &AnyRow) -> Result<UnitRow, ReadError> {
     Ok(UnitRow {
@@ -343,6 +348,7 @@ fn unit_row(r: &AnyRow) -> Result<UnitRow, ReadError> {
 }
 
 fn receipt_row(r: &AnyRow) -> Result<ReceiptRow, ReadError> {
+    let revoked_at: Option<String> = r.try_get(10)?;
     Ok(ReceiptRow {
         receipt_id: r.try_get(0)?,
         position: position(r, 1)?,
@@ -354,10 +360,10 @@ fn receipt_row(r: &AnyRow) -> Result<ReceiptRow, ReadError> {
         submitted_at: r.try_get(7)?,
         custom: json(r, 8)?,
         artifacts: json(r, 9)?,
-        revoked: r.try_get::<i64, _>(10)? != 0,
-        revoked_at: r.try_get(11)?,
-        revoked_by: r.try_get(12)?,
-        revoke_reason: r.try_get(13)?,
+        revoked: revoked_at.is_some(),
+        revoked_at,
+        revoked_by: r.try_get(11)?,
+        revoke_reason: r.try_get(12)?,
     })
 }
 

@@ -54,8 +54,8 @@ pub(crate) struct Folder {
     gates: BTreeMap<(String, String), Latest>,
     stages: BTreeMap<(String, String), Latest>,
     definitions: BTreeMap<(&'static str, String), Latest>,
-    /// `receipt_id, revoked_at, revoked_by, reason` rows.
-    pub revocations: String,
+    /// Revocation rows, as COPY text.
+    revocations: String,
 }
 
 impl Folder {
@@ -98,27 +98,24 @@ impl Folder {
                 let artifacts = serde_json::to_string(&r.artifacts).map_err(|e| e.to_string())?;
                 let custom = r.custom.to_string();
                 let fields = [
-                    Some(self.generation.as_str()),
-                    Some(&id),
-                    Some(position),
-                    Some(key.as_str()),
-                    Some(r.gate.as_str()),
-                    Some(r.action.as_str()),
-                    Some(multipass),
-                    Some(&producer),
-                    Some(&at),
-                    Some(&custom),
-                    Some(&artifacts),
-                    Some("0"),
-                    None,
-                    None,
-                    None,
+                    self.generation.as_str(),
+                    position,
+                    &id,
+                    key.as_str(),
+                    r.gate.as_str(),
+                    r.action.as_str(),
+                    multipass,
+                    &producer,
+                    &at,
+                    &custom,
+                    &artifacts,
                 ];
-                push_row(out, &fields);
+                push_row(out, &fields.map(Some));
             }
             Event::ReceiptRevoked { receipt_id, reason, revoked_by, revoked_at, .. } => {
                 let (id, at) = (receipt_id.to_string(), sortable_time(*revoked_at));
-                push_row(&mut self.revocations, &[Some(&id), Some(&at), Some(revoked_by), Some(reason)]);
+                let fields = [self.generation.as_str(), &id, &at, revoked_by, reason];
+                push_row(&mut self.revocations, &fields.map(Some));
             }
             _ => {}
         }
@@ -196,7 +193,7 @@ impl Folder {
 
     /// The rows folded in memory, per table (name, column list, COPY
     /// text), once every fact is in.
-    pub(crate) fn finish(&self) -> Vec<(&'static str, &'static str, String)> {
+    pub(crate) fn finish(&mut self) -> Vec<(&'static str, &'static str, String)> {
         let g = self.generation.as_str();
         match self.projection {
             Projection::Units => {
@@ -233,7 +230,12 @@ impl Folder {
                 }
                 vec![("rm_definitions", "(generation, kind, name, definition, enabled, position, updated_at)", rows)]
             }
-            Projection::Receipts | Projection::Timeline => Vec::new(),
+            Projection::Receipts => vec![(
+                "rm_receipt_revocations",
+                "(generation, receipt_id, revoked_at, revoked_by, reason)",
+                std::mem::take(&mut self.revocations),
+            )],
+            Projection::Timeline => Vec::new(),
         }
     }
 }

@@ -124,29 +124,31 @@ fn data_needed(projections: impl Iterator<Item = Projection>) -> &'static str {
 fn decode(rows: &[bytes::Bytes]) -> Result<Vec<Fact>, String> {
     rows.iter()
         .map(|row| {
-            let mut fields = text::split_row(row)?;
-            let data = fields.get_mut(5).and_then(Option::take);
-            let field = |i: usize| fields.get(i).cloned().flatten().ok_or_else(|| format!("COPY row lacks field {i}"));
+            let fields = text::split_row(row)?;
+            let field = |i: usize| match fields.get(i) {
+                Some(Some(value)) => Ok(value.as_ref()),
+                _ => Err(format!("COPY row lacks field {i}")),
+            };
             let position: i64 = field(0)?.parse().map_err(|e| format!("position: {e}"))?;
             let stream = field(1)?;
-            let event_type = field(2)?;
             let version: u32 = field(3)?.parse().map_err(|e| format!("schema_version: {e}"))?;
-            let event = match &data {
+            let data = fields.get(5).and_then(Option::as_deref);
+            let event = match data {
                 Some(text) => Some(
-                    Event::from_stored_text(&event_type, version, text)
+                    Event::from_stored_text(field(2)?, version, text)
                         .map_err(|e| format!("position {position}: {e}"))?,
                 ),
                 None => None,
             };
             // Only definitions keep their data as text.
             let data_text = match data {
-                Some(text) if !stream.starts_with("unit:") => canonical(&text)?,
+                Some(text) if !stream.starts_with("unit:") => canonical(text)?,
                 _ => String::new(),
             };
             Ok(Fact {
                 position,
                 unit_key: stream.strip_prefix("unit:").map(str::to_owned),
-                recorded_at: field(4)?,
+                recorded_at: field(4)?.to_owned(),
                 data_text,
                 event,
             })

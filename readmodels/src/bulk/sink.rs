@@ -1,7 +1,7 @@
 //! One projection's side of a bulk rebuild: its connection and
 //! transaction, the new generation's partitions, the COPY its rows stream
-//! through, and the end (rows folded in memory, revocations, the indexes,
-//! attaching the partitions with the checkpoint).
+//! through, and the end (rows folded in memory, the indexes, attaching the
+//! partitions with the checkpoint).
 
 use super::folders::{Fact, Folder};
 use super::indexes;
@@ -22,6 +22,8 @@ pub(super) struct Sink {
     generation: i64,
     folder: Folder,
     conn: Writer,
+    /// The COPY text of the last chunk folded: room to reserve for the next.
+    chunk_bytes: usize,
 }
 
 /// Where a sink's connection is: with the sink, or, for a projection that
@@ -64,15 +66,23 @@ impl Sink {
             }
             None => Writer::Idle(conn),
         };
-        Ok(Sink { url: url.to_owned(), projection, generation, folder: Folder::new(projection, generation), conn })
+        Ok(Sink {
+            url: url.to_owned(),
+            projection,
+            generation,
+            folder: Folder::new(projection, generation),
+            conn,
+            chunk_bytes: 0,
+        })
     }
 
     /// Folds `facts`, queueing the rows this projection streams.
     pub(super) async fn stream(&mut self, facts: &[Fact]) -> Result<(), ReadError> {
-        let mut out = String::new();
+        let mut out = String::with_capacity(self.chunk_bytes);
         for fact in facts {
             self.folder.fold(fact, &mut out).map_err(ReadError::Corrupt)?;
         }
+        self.chunk_bytes = out.len();
         if let Writer::Copying { rows, task } = &mut self.conn {
             if !out.is_empty() && rows.send(out).await.is_err() {
                 // The writer stopped: its error says why.
@@ -86,8 +96,8 @@ impl Sink {
         Ok(())
     }
 
-    /// Ends the streamed COPY, writes what was folded in memory and the
-    /// revocations, and commits the load. Then builds the indexes on
+    /// Ends the streamed COPY, writes what was folded in memory, and
+    /// commits the load. Then builds the indexes on
     /// several connections ([`indexes::build`]), and attaches the
     /// partitions in one transaction with the new generation's checkpoint.
     pub(super) async fn finish(mut self, upto: u64) -> Result<(), ReadError> {
@@ -103,10 +113,6 @@ impl Sink {
             if !data.is_empty() {
                 copy(&mut conn, &format!("{} {columns}", partition_name(table, generation)), data).await?;
             }
-        }
-        if !self.folder.revocations.is_empty() {
-            let rows = std::mem::take(&mut self.folder.revocations);
-            revoke(&mut conn, &partition_name("rm_receipts", generation), rows).await?;
         }
         conn.execute("COMMIT").await?;
         // Other connections see the loaded partitions from here on; they are
@@ -171,28 +177,9 @@ fn streamed_table(projection: Projection) -> Option<(&'static str, &'static str)
         }
         Projection::Receipts => Some((
             "rm_receipts",
-            "(generation, receipt_id, position, unit_key, gate, action, multipass, producer, \
-             submitted_at, custom, artifacts, revoked, revoked_at, revoked_by, revoke_reason)",
+            "(generation, position, receipt_id, unit_key, gate, action, multipass, producer, submitted_at, custom, \
+             artifacts)",
         )),
         Projection::Units | Projection::Definitions => None,
     }
-}
-
-/// Marks the revoked receipts of `partition` in one statement, through a
-/// temporary table.
-async fn revoke(sink: &mut PgConnection, partition: &str, rows: String) -> Result<(), ReadError> {
-    sink.execute(
-        "CREATE TEMPORARY TABLE rm_revocations (receipt_id TEXT, revoked_at TEXT, revoked_by TEXT, reason TEXT) \
-         ON COMMIT DROP",
-    )
-    .await?;
-    let mut copy = sink.copy_in_raw("COPY rm_revocations FROM STDIN").await?;
-    copy.send(rows.into_bytes()).await?;
-    copy.finish().await?;
-    let update = format!(
-        "UPDATE {partition} r SET revoked = 1, revoked_at = v.revoked_at, revoked_by = v.revoked_by, \
-         revoke_reason = v.reason FROM rm_revocations v WHERE r.receipt_id = v.receipt_id"
-    );
-    sink.execute(update.as_str()).await?;
-    Ok(())
 }

@@ -1,19 +1,21 @@
 //! PostgreSQL's COPY text format: tab-separated fields, one row per line,
 //! backslash escapes, `\N` for NULL.
 
+use std::borrow::Cow;
+
 /// Splits one COPY row (without its newline) into unescaped fields;
-/// `None` stands for NULL.
-pub(crate) fn split_row(row: &[u8]) -> Result<Vec<Option<String>>, String> {
+/// `None` stands for NULL. A field without escapes is borrowed from the row.
+pub(crate) fn split_row(row: &[u8]) -> Result<Vec<Option<Cow<'_, str>>>, String> {
     let row = row.strip_suffix(b"\n").unwrap_or(row);
     row.split(|b| *b == b'\t').map(unescape).collect()
 }
 
-fn unescape(field: &[u8]) -> Result<Option<String>, String> {
+fn unescape(field: &[u8]) -> Result<Option<Cow<'_, str>>, String> {
     if field == b"\\N" {
         return Ok(None);
     }
     if !field.contains(&b'\\') {
-        return String::from_utf8(field.to_vec()).map(Some).map_err(|e| e.to_string());
+        return std::str::from_utf8(field).map(|s| Some(Cow::Borrowed(s))).map_err(|e| e.to_string());
     }
     let mut out = Vec::with_capacity(field.len());
     let mut bytes = field.iter();
@@ -33,20 +35,24 @@ fn unescape(field: &[u8]) -> Result<Option<String>, String> {
             None => return Err("a COPY field ends in a lone backslash".into()),
         }
     }
-    String::from_utf8(out).map(Some).map_err(|e| e.to_string())
+    String::from_utf8(out).map(|s| Some(Cow::Owned(s))).map_err(|e| e.to_string())
 }
 
-/// Appends `value` escaped as one COPY text field.
-pub(crate) fn push_field(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
+/// Appends `value` escaped as one COPY text field: the runs between
+/// characters that need escaping go in whole.
+pub(crate) fn push_field(out: &mut String, mut value: &str) {
+    while let Some((i, special)) = value.bytes().enumerate().find(|(_, b)| matches!(b, b'\\' | b'\t' | b'\n' | b'\r')) {
+        out.push_str(value.get(..i).unwrap_or_default());
+        out.push_str(match special {
+            b'\\' => "\\\\",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            _ => "\\r",
+        });
+        // `i` is an ASCII byte's index, so both slices fall on char boundaries.
+        value = value.get(i + 1..).unwrap_or_default();
     }
+    out.push_str(value);
 }
 
 /// Appends one row of fields (`None` as NULL), tab-separated, with its newline.
@@ -74,7 +80,7 @@ mod tests {
         push_row(&mut row, &[Some("1"), Some(tricky), None]);
         assert_eq!(row.matches('\t').count(), 2);
         let fields = split_row(row.as_bytes()).unwrap();
-        assert_eq!(fields, vec![Some("1".to_owned()), Some(tricky.to_owned()), None]);
+        assert_eq!(fields, vec![Some("1".into()), Some(tricky.into()), None]);
         assert!(split_row(b"x\\").is_err());
     }
 }
