@@ -30,6 +30,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The allocator the `tollgate` binary uses, so that in-process
+/// measurements (a rebuild, the bare baselines) run as the binary would.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "Tollgate benchmarks, each beside its baseline")]
 struct Cli {
