@@ -15,6 +15,8 @@ pub enum ReadError {
     Decode(#[from] ProjectionError),
     #[error("no projection named {0} (known: units, receipts, definitions, timeline)")]
     UnknownProjection(String),
+    #[error("another rebuild of {0} is running on this database; run one at a time")]
+    RebuildRunning(String),
     #[error("stored read-model value is corrupt: {0}")]
     Corrupt(String),
 }

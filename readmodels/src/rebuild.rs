@@ -8,7 +8,7 @@ use crate::error::ReadError;
 use crate::follow::BATCH;
 use crate::projection::{Decoded, Projection};
 use crate::store::{Backend, ReadStore};
-use sqlx::{Acquire, Row};
+use sqlx::{Acquire, Connection, Row};
 use std::time::{Duration, Instant};
 use tollgate_eventlog::EventLog;
 
@@ -50,8 +50,9 @@ pub async fn rebuild(
 }
 
 /// Rebuilds `projections` in one pass over the log, then swaps each in.
-/// `progress` is called as the pass advances. Run one rebuild of a
-/// projection at a time.
+/// `progress` is called as the pass advances. On PostgreSQL a rebuild of a
+/// projection another process is rebuilding is refused
+/// ([`ReadError::RebuildRunning`]); on SQLite, run one at a time.
 pub async fn rebuild_many(
     store: &ReadStore,
     log: &EventLog,
@@ -59,6 +60,13 @@ pub async fn rebuild_many(
     mut progress: impl FnMut(Progress),
 ) -> Result<Vec<Rebuilt>, ReadError> {
     let started = Instant::now();
+    // Held to the end: what this rebuild leaves committed before its swap
+    // (a loaded generation, detached) looks like what a stopped rebuild
+    // left, which a rebuild drops before it starts.
+    let _running = match store.pg_url() {
+        Some(url) => Some(running(url, projections).await?),
+        None => None,
+    };
     let mut targets = Vec::new();
     for &projection in projections {
         let old_generation = store.active_generation(projection).await?;
@@ -114,6 +122,33 @@ pub async fn rebuild_many(
         rebuilt.push(Rebuilt { projection, old_generation, new_generation, events, elapsed });
     }
     Ok(rebuilt)
+}
+
+/// A connection holding a session advisory lock per projection, taken
+/// without waiting: another process rebuilding one of them holds it.
+async fn running(url: &str, projections: &[Projection]) -> Result<sqlx::PgConnection, ReadError> {
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    for &projection in projections {
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(7419, $1)")
+            .bind(rebuild_lock(projection))
+            .fetch_one(&mut conn)
+            .await?;
+        if !locked {
+            return Err(ReadError::RebuildRunning(projection.to_string()));
+        }
+    }
+    Ok(conn)
+}
+
+/// The advisory lock key (under class 7419, the read side's) that marks a
+/// rebuild of `projection` as running.
+fn rebuild_lock(projection: Projection) -> i32 {
+    match projection {
+        Projection::Units => 101,
+        Projection::Receipts => 102,
+        Projection::Definitions => 103,
+        Projection::Timeline => 104,
+    }
 }
 
 /// Folds `generation` up to the log's head, or near it, and makes it the

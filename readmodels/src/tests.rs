@@ -292,6 +292,31 @@ async fn a_rebuild_drops_loaded_partitions_a_stopped_one_left_detached() {
     fixture.finish().await;
 }
 
+/// A rebuild running in another process is not mistaken for one that
+/// stopped: a second rebuild of the same projection is refused, and one of
+/// another projection goes ahead.
+#[tokio::test]
+async fn a_second_rebuild_of_a_projection_being_rebuilt_is_refused() {
+    let Some(fixture) = Fixture::postgres("a_second_rebuild_is_refused").await else { return };
+    let (log, store) = (&fixture.log, &fixture.store);
+    append(log, 1, 4).await;
+    Projector::new(store.clone(), log.clone()).catch_up().await.unwrap();
+    // What a rebuild of `timeline` holds while it runs.
+    let mut other = PgConnection::connect(store.pg_url().unwrap()).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock(7419, 104)").execute(&mut other).await.unwrap();
+
+    let refused = rebuild_many(store, log, &[Projection::Units, Projection::Timeline], |_| {}).await;
+    assert!(matches!(&refused, Err(crate::ReadError::RebuildRunning(p)) if p == "timeline"), "{refused:?}");
+    assert_eq!(store.active_generation(Projection::Units).await.unwrap(), 1, "nothing was swapped");
+    let units = rebuild_many(store, log, &[Projection::Units], |_| {}).await.unwrap();
+    assert_eq!(units[0].new_generation, 2);
+
+    drop(other);
+    let timeline = rebuild_many(store, log, &[Projection::Timeline], |_| {}).await.unwrap();
+    assert_eq!(timeline[0].new_generation, 2);
+    fixture.finish().await;
+}
+
 async fn a_rebuild_drops_what_a_stopped_one_left(fixture: Fixture) {
     let (log, store) = (&fixture.log, &fixture.store);
     let events = append(log, 1, 8).await;

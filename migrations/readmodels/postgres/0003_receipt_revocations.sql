@@ -17,7 +17,11 @@
 --
 -- Read models are disposable: `receipts` starts again empty at
 -- generation 1 and is folded from the start of the log when `serve` next
--- runs. The other projections are untouched.
+-- runs; until it catches up, receipt lists are incomplete. The other
+-- projections are untouched. To upgrade a large log, stop every server
+-- (an older one would still write the dropped columns) and run
+-- `tollgate rebuild receipts`, which applies this migration and fills the
+-- read model in bulk, before starting them again.
 
 DROP TABLE rm_receipts;
 DELETE FROM rm_checkpoints WHERE name = 'receipts';

@@ -5,7 +5,9 @@
 --
 -- Read models are disposable: `receipts` starts again empty at
 -- generation 1 and is folded from the start of the log when `serve` next
--- runs. The other projections are untouched.
+-- runs; until it catches up, receipt lists are incomplete. The other
+-- projections are untouched. Stop every server before upgrading: an
+-- older one would still write the dropped columns.
 
 DROP TABLE rm_receipts;
 DELETE FROM rm_checkpoints WHERE name = 'receipts';

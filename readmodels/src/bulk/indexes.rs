@@ -12,15 +12,18 @@ use crate::store::PG_SCHEMA;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor, Row};
 use std::sync::{Mutex, PoisonError};
+use tokio::sync::Semaphore;
 
-/// Connections building indexes at once. Each build is one sort, bound by
-/// one core of the database server; two keep a two-core server busy and
-/// leave a larger one room for the queries it serves meanwhile.
-const BUILDERS: usize = 2;
+/// Indexes built at once, over every projection of a rebuild. Each build
+/// is one sort, bound by one core of the database server; two keep a
+/// two-core server busy and leave a larger one room for the queries it
+/// serves meanwhile.
+pub(super) const BUILDERS: usize = 2;
 
 /// The parent table's indexes, each with the kind of constraint it
-/// enforces (`p` primary key, `u` unique, none for a plain index), and the
-/// part of its definition after `USING` (method, columns, predicate).
+/// enforces (`p` primary key, `u` unique, none for a plain index), and its
+/// definition, of which the part after `USING` (method, columns, storage
+/// parameters, predicate) is built on the partition.
 const PARENT_INDEXES: &str = "SELECT con.contype::text, pg_get_indexdef(i.indexrelid) \
      FROM pg_index i \
      JOIN pg_class c ON c.oid = i.indrelid \
@@ -46,9 +49,15 @@ impl Constraint {
 }
 
 /// Builds, on the loaded and committed partitions of `generation`, every
-/// index their parent tables have, [`BUILDERS`] at a time. Returns the
-/// constraints to add before attaching.
-pub(super) async fn build(url: &str, projection: Projection, generation: i64) -> Result<Vec<Constraint>, ReadError> {
+/// index their parent tables have, each once it gets one of `builders`'
+/// permits ([`BUILDERS`] of them, shared by the projections of a rebuild).
+/// Returns the constraints to add before attaching.
+pub(super) async fn build(
+    url: &str,
+    projection: Projection,
+    generation: i64,
+    builders: &Semaphore,
+) -> Result<Vec<Constraint>, ReadError> {
     let mut conn = connect(url).await?;
     let (mut builds, mut constraints) = (Vec::new(), Vec::new());
     for table in projection.tables() {
@@ -82,6 +91,7 @@ pub(super) async fn build(url: &str, projection: Projection, generation: i64) ->
         // Each index is sorted in memory instead of in temporary files.
         conn.execute("SET maintenance_work_mem = '256MB'").await?;
         while let Some(sql) = next() {
+            let _turn = builders.acquire().await.map_err(|e| ReadError::Corrupt(e.to_string()))?;
             conn.execute(sql.as_str()).await?;
         }
         Ok::<_, ReadError>(())

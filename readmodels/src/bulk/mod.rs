@@ -89,7 +89,8 @@ pub(crate) async fn fold(
         }
     }
     drop(rows);
-    futures::future::try_join_all(sinks.into_iter().map(|sink| sink.finish(upto))).await?;
+    let builders = tokio::sync::Semaphore::new(indexes::BUILDERS);
+    futures::future::try_join_all(sinks.into_iter().map(|sink| sink.finish(upto, &builders))).await?;
     Ok(())
 }
 

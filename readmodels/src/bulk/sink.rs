@@ -11,7 +11,7 @@ use crate::projection::Projection;
 use crate::store::PG_SCHEMA;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
 /// One projection being rebuilt: its own connection and transaction, so
@@ -53,8 +53,11 @@ impl Sink {
         for table in projection.tables() {
             let partition = partition_name(table, generation);
             // The CHECK lets ATTACH trust the rows without scanning them.
+            // Autovacuum stays off until the attach: once the load commits,
+            // a vacuum of its new rows would hold up the index builds.
             let create = format!(
-                "CREATE TABLE {partition} (LIKE {table} INCLUDING DEFAULTS, CHECK (generation = {generation}))"
+                "CREATE TABLE {partition} (LIKE {table} INCLUDING DEFAULTS, CHECK (generation = {generation})) \
+                 WITH (autovacuum_enabled = false)"
             );
             conn.execute(create.as_str()).await?;
         }
@@ -100,7 +103,7 @@ impl Sink {
     /// commits the load. Then builds the indexes on
     /// several connections ([`indexes::build`]), and attaches the
     /// partitions in one transaction with the new generation's checkpoint.
-    pub(super) async fn finish(mut self, upto: u64) -> Result<(), ReadError> {
+    pub(super) async fn finish(mut self, upto: u64, builders: &Semaphore) -> Result<(), ReadError> {
         let generation = self.generation;
         let mut conn = match self.conn {
             Writer::Idle(conn) => conn,
@@ -117,7 +120,7 @@ impl Sink {
         conn.execute("COMMIT").await?;
         // Other connections see the loaded partitions from here on; they are
         // not attached, so nothing reads them yet.
-        let constraints = indexes::build(&self.url, self.projection, generation).await?;
+        let constraints = indexes::build(&self.url, self.projection, generation, builders).await?;
         conn.execute("BEGIN").await?;
         for constraint in constraints {
             conn.execute(constraint.sql().as_str()).await?;
@@ -127,6 +130,7 @@ impl Sink {
         // minute of the commit (their inserted rows count towards it).
         for table in self.projection.tables() {
             let partition = partition_name(table, generation);
+            conn.execute(format!("ALTER TABLE {partition} RESET (autovacuum_enabled)").as_str()).await?;
             let attach = format!("ALTER TABLE {table} ATTACH PARTITION {partition} FOR VALUES IN ({generation})");
             conn.execute(attach.as_str()).await?;
         }
