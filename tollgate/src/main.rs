@@ -18,7 +18,7 @@ use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the C library's allocator: a bulk rebuild allocates
 /// and frees millions of short-lived strings across threads, and spent a
-/// quarter of its time in glibc's malloc and free (BENCHMARKS.md).
+/// quarter of its CPU in glibc's malloc and free (BENCHMARKS.md, rebuild).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
