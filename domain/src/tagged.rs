@@ -1,8 +1,8 @@
 //! Reading an event from its type name and its stored data text as if the
 //! two were one `{"type": ..., "data": ...}` object, without writing that
 //! object out: the data is parsed where it lies. A bulk rebuild reads every
-//! receipt of the log this way, and copying each into a bigger string first
-//! (an allocation of a kilobyte or more per event) was a tenth of its time.
+//! receipt of the log this way; copying each into a bigger string first
+//! cost an allocation and a copy of a kilobyte or more per event.
 
 use serde::de::value::StrDeserializer;
 use serde::de::{DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
