@@ -34,8 +34,8 @@ pub(crate) const SAVE_CHECKPOINT: &str = "INSERT INTO rm_checkpoints (name, gene
     VALUES ($1, $2, $3, $4) \
     ON CONFLICT (name, generation) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at";
 
-/// Applies the events of `batch` after the target's checkpoint and moves
-/// the checkpoint, atomically. The first statement takes the projection's
+/// Applies the events of `batch` (consecutive, in log order) after the
+/// target's checkpoint and moves the checkpoint, atomically. The first statement takes the projection's
 /// row lock, so two projectors (two servers on one database) or a
 /// projector and a rebuild's swap take turns, and each re-reads the
 /// checkpoint under the lock: an event is never applied twice.
@@ -73,12 +73,13 @@ pub(crate) async fn apply_batch(
         tx.commit().await?;
         return Ok(Applied { generation, events: 0, position: checkpoint });
     }
-    let fresh: Vec<Decoded> = batch.iter().filter(|d| d.recorded.position > checkpoint).cloned().collect();
+    // A batch is in log order: what the checkpoint has not covered is its tail.
+    let fresh = batch.get(batch.partition_point(|d| d.recorded.position <= checkpoint)..).unwrap_or_default();
     let Some(last) = fresh.last().map(|d| d.recorded.position) else {
         tx.commit().await?;
         return Ok(Applied { generation, events: 0, position: checkpoint });
     };
-    projection.apply(&mut tx, generation, &fresh).await?;
+    projection.apply(&mut tx, generation, fresh).await?;
     save_checkpoint(&mut tx, projection, generation, last).await?;
     tx.commit().await?;
     Ok(Applied { generation, events: fresh.len(), position: last })
