@@ -63,7 +63,7 @@ pub async fn rebuild_many(
     // Held to the end: what this rebuild leaves committed before its swap
     // (a loaded generation, detached) looks like what a stopped rebuild
     // left, which a rebuild drops before it starts.
-    let _running = match store.pg_url() {
+    let mut guard = match store.pg_url() {
         Some(url) => Some(running(url, projections).await?),
         None => None,
     };
@@ -110,6 +110,11 @@ pub async fn rebuild_many(
     // Caught up: swap each under its row lock, folding in the same
     // transaction whatever the serving generation has that the new one
     // lacks; the live projector goes on from the new one's checkpoint.
+    // The locks live as long as their session: a statement on it proves
+    // they are still held (an idle connection can be closed under us).
+    if let Some(conn) = guard.as_mut() {
+        sqlx::query("SELECT 1").execute(conn).await?;
+    }
     let mut rebuilt = Vec::new();
     for (projection, old_generation, new_generation) in targets {
         let events = swap(store, log, projection, new_generation).await?;
@@ -134,6 +139,8 @@ async fn running(url: &str, projections: &[Projection]) -> Result<sqlx::PgConnec
             .fetch_one(&mut conn)
             .await?;
         if !locked {
+            // Released now, not when the server notices the connection closed.
+            sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut conn).await?;
             return Err(ReadError::RebuildRunning(projection.to_string()));
         }
     }

@@ -311,7 +311,7 @@ async fn a_second_rebuild_of_a_projection_being_rebuilt_is_refused() {
     let units = rebuild_many(store, log, &[Projection::Units], |_| {}).await.unwrap();
     assert_eq!(units[0].new_generation, 2);
 
-    drop(other);
+    sqlx::query("SELECT pg_advisory_unlock(7419, 104)").execute(&mut other).await.unwrap();
     let timeline = rebuild_many(store, log, &[Projection::Timeline], |_| {}).await.unwrap();
     assert_eq!(timeline[0].new_generation, 2);
     fixture.finish().await;

@@ -6,7 +6,8 @@
 -- receipts it has already loaded. Queries join the two.
 --
 -- The receipts index is keyed by log position: nothing looks a receipt up
--- by id any more, and one index fewer is one sort fewer per rebuild.
+-- by id any more, so the index on receipt ids goes (the revocations' own
+-- key, over a few rows, comes instead).
 --
 -- Submission times follow log positions (a receipt is stamped by the server
 -- as it is appended), so rows lie on disk in time order and a BRIN index

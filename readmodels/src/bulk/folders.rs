@@ -80,7 +80,7 @@ impl Folder {
                 if let Some(key) = &fact.unit_key {
                     let event = fact.event()?;
                     let fields = [g, key, &position, event.type_name(), &fact.recorded_at, &summary(event)];
-                    push_row(out, &fields.map(Some));
+                    push_row(out, &fields);
                 }
             }
             Projection::Receipts => self.fold_receipt(fact, &position, out)?,
@@ -110,12 +110,12 @@ impl Folder {
                     &custom,
                     &artifacts,
                 ];
-                push_row(out, &fields.map(Some));
+                push_row(out, &fields);
             }
             Event::ReceiptRevoked { receipt_id, reason, revoked_by, revoked_at, .. } => {
                 let (id, at) = (receipt_id.to_string(), sortable_time(*revoked_at));
                 let fields = [self.generation.as_str(), &id, &at, revoked_by, reason];
-                push_row(&mut self.revocations, &fields.map(Some));
+                push_row(&mut self.revocations, &fields);
             }
             _ => {}
         }
@@ -191,13 +191,16 @@ impl Folder {
         Ok(())
     }
 
-    /// The rows folded in memory, per table (name, column list, COPY
-    /// text), once every fact is in.
-    pub(crate) fn finish(&mut self) -> Vec<(&'static str, &'static str, String)> {
+    /// Writes the rows folded in memory, once every fact is in, as COPY
+    /// text: table by table, in chunks of about [`CHUNK_TEXT`] bytes, each
+    /// handed to `emit` with its table and column list. Stops early when
+    /// `emit` returns false.
+    pub(crate) fn write_rows(&mut self, mut emit: impl FnMut(&'static str, &'static str, String) -> bool) {
         let g = self.generation.as_str();
+        let mut out = Chunks { table: "", columns: "", text: String::new(), emit: &mut emit, open: true };
         match self.projection {
             Projection::Units => {
-                let mut units = String::new();
+                out.start("rm_units", UNIT_COLUMNS);
                 for (key, a) in &self.units {
                     let (first, last) = (a.first.to_string(), a.last.to_string());
                     let u = &a.unit;
@@ -213,38 +216,77 @@ impl Folder {
                         &last,
                         &a.updated_at,
                     ];
-                    push_row(&mut units, &fields.map(Some));
+                    out.row(&fields);
                 }
-                vec![
-                    ("rm_units", "(generation, unit_key, name, version, release, platform, package, first_position, last_position, updated_at)", units),
-                    ("rm_unit_gates", "(generation, unit_key, gate, passed, position, updated_at)", statuses(g, &self.gates)),
-                    ("rm_unit_stages", "(generation, unit_key, stage, passed, position, updated_at)", statuses(g, &self.stages)),
-                ]
+                out.start("rm_unit_gates", "(generation, unit_key, gate, passed, position, updated_at)");
+                statuses(g, &self.gates, &mut out);
+                out.start("rm_unit_stages", "(generation, unit_key, stage, passed, position, updated_at)");
+                statuses(g, &self.stages, &mut out);
             }
             Projection::Definitions => {
-                let mut rows = String::new();
+                out.start("rm_definitions", "(generation, kind, name, definition, enabled, position, updated_at)");
                 for ((kind, name), l) in &self.definitions {
                     let (enabled, position) = (l.passed_or_enabled.to_string(), l.position.to_string());
                     let definition = l.definition.as_deref().unwrap_or("{}");
-                    push_row(&mut rows, &[g, kind, name, definition, &enabled, &position, &l.updated_at].map(Some));
+                    out.row(&[g, kind, name, definition, &enabled, &position, &l.updated_at]);
                 }
-                vec![("rm_definitions", "(generation, kind, name, definition, enabled, position, updated_at)", rows)]
             }
-            Projection::Receipts => vec![(
-                "rm_receipt_revocations",
-                "(generation, receipt_id, revoked_at, revoked_by, reason)",
-                std::mem::take(&mut self.revocations),
-            )],
-            Projection::Timeline => Vec::new(),
+            Projection::Receipts => {
+                out.start("rm_receipt_revocations", "(generation, receipt_id, revoked_at, revoked_by, reason)");
+                out.text = std::mem::take(&mut self.revocations);
+            }
+            Projection::Timeline => {}
         }
+        out.flush();
     }
 }
 
-fn statuses(generation: &str, map: &BTreeMap<(String, String), Latest>) -> String {
-    let mut rows = String::new();
+/// COPY text chunks written for [`Folder::write_rows`]: so the database
+/// takes in one chunk while the next is written.
+const CHUNK_TEXT: usize = 1 << 20;
+
+const UNIT_COLUMNS: &str =
+    "(generation, unit_key, name, version, release, platform, package, first_position, last_position, updated_at)";
+
+/// The chunk being written, and where full ones go.
+struct Chunks<'a, F: FnMut(&'static str, &'static str, String) -> bool> {
+    table: &'static str,
+    columns: &'static str,
+    text: String,
+    emit: &'a mut F,
+    /// Whether `emit` still takes chunks.
+    open: bool,
+}
+
+impl<F: FnMut(&'static str, &'static str, String) -> bool> Chunks<'_, F> {
+    /// Ends the current table's last chunk; rows from here on are `table`'s.
+    fn start(&mut self, table: &'static str, columns: &'static str) {
+        self.flush();
+        (self.table, self.columns) = (table, columns);
+    }
+
+    fn row(&mut self, fields: &[&str]) {
+        push_row(&mut self.text, fields);
+        if self.text.len() >= CHUNK_TEXT {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.open && !self.text.is_empty() {
+            let text = std::mem::replace(&mut self.text, String::with_capacity(CHUNK_TEXT + CHUNK_TEXT / 8));
+            self.open = (self.emit)(self.table, self.columns, text);
+        }
+        self.text.clear();
+    }
+}
+
+fn statuses<F>(generation: &str, map: &BTreeMap<(String, String), Latest>, out: &mut Chunks<'_, F>)
+where
+    F: FnMut(&'static str, &'static str, String) -> bool,
+{
     for ((key, name), l) in map {
         let (passed, position) = (l.passed_or_enabled.to_string(), l.position.to_string());
-        push_row(&mut rows, &[generation, key, name, &passed, &position, &l.updated_at].map(Some));
+        out.row(&[generation, key, name, &passed, &position, &l.updated_at]);
     }
-    rows
 }

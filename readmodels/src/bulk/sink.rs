@@ -103,7 +103,7 @@ impl Sink {
     /// commits the load. Then builds the indexes on
     /// several connections ([`indexes::build`]), and attaches the
     /// partitions in one transaction with the new generation's checkpoint.
-    pub(super) async fn finish(mut self, upto: u64, builders: &Semaphore) -> Result<(), ReadError> {
+    pub(super) async fn finish(self, upto: u64, builders: &Semaphore) -> Result<(), ReadError> {
         let generation = self.generation;
         let mut conn = match self.conn {
             Writer::Idle(conn) => conn,
@@ -112,11 +112,7 @@ impl Sink {
                 task.await.map_err(|e| ReadError::Corrupt(e.to_string()))??
             }
         };
-        for (table, columns, data) in self.folder.finish() {
-            if !data.is_empty() {
-                copy(&mut conn, &format!("{} {columns}", partition_name(table, generation)), data).await?;
-            }
-        }
+        copy_folded(&mut conn, self.folder, generation).await?;
         conn.execute("COMMIT").await?;
         // Other connections see the loaded partitions from here on; they are
         // not attached, so nothing reads them yet.
@@ -163,13 +159,31 @@ async fn copy_stream(
     Ok(conn)
 }
 
-/// One `COPY target FROM STDIN` of `rows` (COPY text), into a table
-/// created in this transaction (`target`: the table and its columns).
-async fn copy(conn: &mut PgConnection, target: &str, rows: String) -> Result<(), ReadError> {
-    let mut copy = conn.copy_in_raw(&format!("COPY {target} FROM STDIN WITH (FREEZE)")).await?;
-    copy.send(rows.into_bytes()).await?;
-    copy.finish().await?;
-    Ok(())
+/// COPYs the rows `folder` folded in memory into their tables, created in
+/// this transaction. The text is written on a blocking thread, a chunk at a
+/// time, while the database takes in the chunks already written.
+async fn copy_folded(conn: &mut PgConnection, mut folder: Folder, generation: i64) -> Result<(), ReadError> {
+    let (chunks, mut written) = mpsc::channel(QUEUED);
+    let writer = tokio::task::spawn_blocking(move || {
+        folder.write_rows(|table, columns, text| chunks.blocking_send((table, columns, text)).is_ok());
+    });
+    // One COPY per table: the chunks come table by table.
+    let mut next = written.recv().await;
+    while let Some((table, columns, text)) = next {
+        let target = partition_name(table, generation);
+        let mut copy = conn.copy_in_raw(&format!("COPY {target} {columns} FROM STDIN WITH (FREEZE)")).await?;
+        copy.send(text.into_bytes()).await?;
+        next = loop {
+            match written.recv().await {
+                Some((same, _, text)) if same == table => {
+                    copy.send(text.into_bytes()).await?;
+                }
+                other => break other,
+            }
+        };
+        copy.finish().await?;
+    }
+    writer.await.map_err(|e| ReadError::Corrupt(e.to_string()))
 }
 
 /// The table a projection's rows stream into as events arrive, and its
