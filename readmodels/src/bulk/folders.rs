@@ -192,12 +192,16 @@ impl Folder {
     }
 
     /// Writes the rows folded in memory, once every fact is in, as COPY
-    /// text: table by table, in chunks of about [`CHUNK_TEXT`] bytes, each
-    /// handed to `emit` with its table and column list. Stops early when
-    /// `emit` returns false.
-    pub(crate) fn write_rows(&mut self, mut emit: impl FnMut(&'static str, &'static str, String) -> bool) {
+    /// text: table by table, in chunks of about `chunk_bytes` (at least a
+    /// row each), each handed to `emit` with its table and column list.
+    /// Stops early when `emit` returns false.
+    pub(crate) fn write_rows(
+        &mut self,
+        chunk_bytes: usize,
+        mut emit: impl FnMut(&'static str, &'static str, String) -> bool,
+    ) {
         let g = self.generation.as_str();
-        let mut out = Chunks { table: "", columns: "", text: String::new(), emit: &mut emit, open: true };
+        let mut out = Chunks { table: "", columns: "", text: String::new(), chunk_bytes, emit: &mut emit, open: true };
         match self.projection {
             Projection::Units => {
                 out.start("rm_units", UNIT_COLUMNS);
@@ -241,10 +245,6 @@ impl Folder {
     }
 }
 
-/// COPY text chunks written for [`Folder::write_rows`]: so the database
-/// takes in one chunk while the next is written.
-const CHUNK_TEXT: usize = 1 << 20;
-
 const UNIT_COLUMNS: &str =
     "(generation, unit_key, name, version, release, platform, package, first_position, last_position, updated_at)";
 
@@ -253,6 +253,7 @@ struct Chunks<'a, F: FnMut(&'static str, &'static str, String) -> bool> {
     table: &'static str,
     columns: &'static str,
     text: String,
+    chunk_bytes: usize,
     emit: &'a mut F,
     /// Whether `emit` still takes chunks.
     open: bool,
@@ -267,14 +268,16 @@ impl<F: FnMut(&'static str, &'static str, String) -> bool> Chunks<'_, F> {
 
     fn row(&mut self, fields: &[&str]) {
         push_row(&mut self.text, fields);
-        if self.text.len() >= CHUNK_TEXT {
+        if self.text.len() >= self.chunk_bytes {
             self.flush();
         }
     }
 
     fn flush(&mut self) {
         if self.open && !self.text.is_empty() {
-            let text = std::mem::replace(&mut self.text, String::with_capacity(CHUNK_TEXT + CHUNK_TEXT / 8));
+            // The next chunk will be about as long as this one.
+            let capacity = self.text.capacity();
+            let text = std::mem::replace(&mut self.text, String::with_capacity(capacity));
             self.open = (self.emit)(self.table, self.columns, text);
         }
         self.text.clear();
@@ -288,5 +291,84 @@ where
     for ((key, name), l) in map {
         let (passed, position) = (l.passed_or_enabled.to_string(), l.position.to_string());
         out.row(&[generation, key, name, &passed, &position, &l.updated_at]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Facts of two units: receipts, a gate and a stage passed.
+    fn facts() -> Vec<Fact> {
+        let gate = |key: &str, position: i64| Fact {
+            position,
+            unit_key: Some(key.to_owned()),
+            recorded_at: format!("2026-11-29T10:00:0{position}Z"),
+            data_text: String::new(),
+            event: Some(Event::GatePassed {
+                unit_key: tollgate_domain::UnitKey::parse(key).unwrap(),
+                gate: tollgate_domain::GateName::parse("build").unwrap(),
+                receipts: Vec::new(),
+            }),
+        };
+        let stage = Fact {
+            event: Some(Event::StagePassed {
+                unit_key: tollgate_domain::UnitKey::parse("a@1-1/x86_64/rpm").unwrap(),
+                stage: tollgate_domain::StageName::parse("release").unwrap(),
+                gates: Vec::new(),
+                receipts: Vec::new(),
+            }),
+            ..gate("a@1-1/x86_64/rpm", 3)
+        };
+        vec![gate("a@1-1/x86_64/rpm", 1), gate("b@2-1/noarch/deb", 2), stage]
+    }
+
+    /// Every chunk `write_rows` hands out, with its table.
+    fn written(chunk_bytes: usize) -> Vec<(&'static str, String)> {
+        let mut folder = Folder::new(Projection::Units, 7);
+        for fact in facts() {
+            folder.fold(&fact, &mut String::new()).unwrap();
+        }
+        let mut chunks = Vec::new();
+        folder.write_rows(chunk_bytes, |table, _, text| {
+            chunks.push((table, text));
+            true
+        });
+        chunks
+    }
+
+    #[test]
+    fn folded_rows_come_table_by_table_the_same_in_any_chunk_size() {
+        let whole = written(usize::MAX);
+        let tables: Vec<&str> = whole.iter().map(|(table, _)| *table).collect();
+        assert_eq!(tables, ["rm_units", "rm_unit_gates", "rm_unit_stages"]);
+        assert_eq!(whole[0].1.lines().count(), 2, "two units");
+        assert_eq!(whole[1].1.lines().count(), 2, "a gate of each");
+
+        // A chunk as small as can be: one row each, in the same order.
+        let rows = written(1);
+        assert!(rows.iter().all(|(_, text)| text.lines().count() == 1));
+        let mut joined: Vec<(&str, String)> = Vec::new();
+        for (table, text) in rows {
+            match joined.last_mut() {
+                Some((last, all)) if *last == table => all.push_str(&text),
+                _ => joined.push((table, text)),
+            }
+        }
+        assert_eq!(joined, whole);
+    }
+
+    #[test]
+    fn writing_stops_when_the_database_side_does() {
+        let mut folder = Folder::new(Projection::Units, 7);
+        for fact in facts() {
+            folder.fold(&fact, &mut String::new()).unwrap();
+        }
+        let mut calls = 0;
+        folder.write_rows(1, |_, _, _| {
+            calls += 1;
+            false
+        });
+        assert_eq!(calls, 1);
     }
 }

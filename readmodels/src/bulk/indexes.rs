@@ -90,6 +90,14 @@ pub(super) async fn build(
         let mut conn = connect(url).await?;
         // Each index is sorted in memory instead of in temporary files.
         conn.execute("SET maintenance_work_mem = '256MB'").await?;
+        // When a rebuild fails or is stopped, its connections close, but a
+        // server only notices at its next read or write: a build under way
+        // would sort on to its end, holding the table, and the next
+        // rebuild would wait for it to drop the table. (PostgreSQL 14 and
+        // later; on an older server the check is simply not made.)
+        if let Err(e) = conn.execute("SET client_connection_check_interval = '1s'").await {
+            tracing::debug!(error = %e, "no client connection checks during index builds");
+        }
         while let Some(sql) = next() {
             let _turn = builders.acquire().await.map_err(|e| ReadError::Corrupt(e.to_string()))?;
             conn.execute(sql.as_str()).await?;

@@ -36,6 +36,10 @@ enum Writer {
 /// COPY text chunks queued for a writer task before the fold waits.
 const QUEUED: usize = 4;
 
+/// The size of the chunks rows folded in memory are written in: the
+/// database takes in one while the next is written.
+const CHUNK_TEXT: usize = 1 << 20;
+
 impl Sink {
     /// Opens the sink's loading transaction and creates the new
     /// generation's partitions in it, detached and without indexes: rows
@@ -165,7 +169,7 @@ async fn copy_stream(
 async fn copy_folded(conn: &mut PgConnection, mut folder: Folder, generation: i64) -> Result<(), ReadError> {
     let (chunks, mut written) = mpsc::channel(QUEUED);
     let writer = tokio::task::spawn_blocking(move || {
-        folder.write_rows(|table, columns, text| chunks.blocking_send((table, columns, text)).is_ok());
+        folder.write_rows(CHUNK_TEXT, |table, columns, text| chunks.blocking_send((table, columns, text)).is_ok());
     });
     // One COPY per table: the chunks come table by table.
     let mut next = written.recv().await;
