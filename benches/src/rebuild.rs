@@ -99,8 +99,7 @@ async fn reused_database(server_url: &str, events: u64, reuse: bool) -> anyhow::
     if exists.is_none() {
         return Ok(None);
     }
-    let (base, _) = server_url.rsplit_once('/').context("not a database URL")?;
-    let url = format!("{base}/{DATABASE}");
+    let url = server::database_url(server_url, DATABASE)?;
     let mut db = sqlx::PgConnection::connect(&url).await?;
     let head: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM events").fetch_one(&mut db).await?;
     Ok((head.unwrap_or(0) >= i64::try_from(events)?).then_some(url))

@@ -31,6 +31,11 @@ pub async fn fresh_database(server_url: &str, name: &str) -> anyhow::Result<Stri
     let mut conn = sqlx::PgConnection::connect(server_url).await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+    database_url(server_url, name)
+}
+
+/// The URL of database `name` on the server `server_url` points to.
+pub fn database_url(server_url: &str, name: &str) -> anyhow::Result<String> {
     let (base, _) = server_url.rsplit_once('/').ok_or_else(|| anyhow!("not a database URL: {server_url}"))?;
     Ok(format!("{base}/{name}"))
 }

@@ -35,10 +35,11 @@ pub(crate) const SAVE_CHECKPOINT: &str = "INSERT INTO rm_checkpoints (name, gene
     ON CONFLICT (name, generation) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at";
 
 /// Applies the events of `batch` (consecutive, in log order) after the
-/// target's checkpoint and moves the checkpoint, atomically. The first statement takes the projection's
-/// row lock, so two projectors (two servers on one database) or a
-/// projector and a rebuild's swap take turns, and each re-reads the
-/// checkpoint under the lock: an event is never applied twice.
+/// target's checkpoint and moves the checkpoint, atomically. The first
+/// statement takes the projection's row lock, so two projectors (two
+/// servers on one database) or a projector and a rebuild's swap take
+/// turns, and each re-reads the checkpoint under the lock: an event is
+/// never applied twice.
 ///
 /// A batch that starts past the checkpoint + 1 is left alone (nothing
 /// applied, the checkpoint returned): it was read from another

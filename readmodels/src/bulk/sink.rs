@@ -22,8 +22,9 @@ pub(super) struct Sink {
     generation: i64,
     folder: Folder,
     conn: Writer,
-    /// The COPY text of the last chunk folded: room to reserve for the next.
-    chunk_bytes: usize,
+    /// The length of the COPY text of the last facts folded: room to
+    /// reserve for the next.
+    last_text_len: usize,
 }
 
 /// Where a sink's connection is: with the sink, or, for a projection that
@@ -79,17 +80,17 @@ impl Sink {
             generation,
             folder: Folder::new(projection, generation),
             conn,
-            chunk_bytes: 0,
+            last_text_len: 0,
         })
     }
 
     /// Folds `facts`, queueing the rows this projection streams.
     pub(super) async fn stream(&mut self, facts: &[Fact]) -> Result<(), ReadError> {
-        let mut out = String::with_capacity(self.chunk_bytes);
+        let mut out = String::with_capacity(self.last_text_len);
         for fact in facts {
             self.folder.fold(fact, &mut out).map_err(ReadError::Corrupt)?;
         }
-        self.chunk_bytes = out.len();
+        self.last_text_len = out.len();
         if let Writer::Copying { rows, task } = &mut self.conn {
             if !out.is_empty() && rows.send(out).await.is_err() {
                 // The writer stopped: its error says why.
@@ -155,7 +156,7 @@ async fn copy_stream(
     target: String,
     mut queued: mpsc::Receiver<String>,
 ) -> Result<PgConnection, ReadError> {
-    let mut copy = conn.copy_in_raw(&format!("COPY {target} FROM STDIN WITH (FREEZE)")).await?;
+    let mut copy = conn.copy_in_raw(&copy_into(&target)).await?;
     while let Some(rows) = queued.recv().await {
         copy.send(rows.into_bytes()).await?;
     }
@@ -174,8 +175,8 @@ async fn copy_folded(conn: &mut PgConnection, mut folder: Folder, generation: i6
     // One COPY per table: the chunks come table by table.
     let mut next = written.recv().await;
     while let Some((table, columns, text)) = next {
-        let target = partition_name(table, generation);
-        let mut copy = conn.copy_in_raw(&format!("COPY {target} {columns} FROM STDIN WITH (FREEZE)")).await?;
+        let target = format!("{} {columns}", partition_name(table, generation));
+        let mut copy = conn.copy_in_raw(&copy_into(&target)).await?;
         copy.send(text.into_bytes()).await?;
         next = loop {
             match written.recv().await {
@@ -188,6 +189,13 @@ async fn copy_folded(conn: &mut PgConnection, mut folder: Folder, generation: i6
         copy.finish().await?;
     }
     writer.await.map_err(|e| ReadError::Corrupt(e.to_string()))
+}
+
+/// The COPY that loads `target` (a partition created in this transaction,
+/// and its columns): rows go in frozen, with no hint-bit writes on first
+/// read.
+fn copy_into(target: &str) -> String {
+    format!("COPY {target} FROM STDIN WITH (FREEZE)")
 }
 
 /// The table a projection's rows stream into as events arrive, and its
